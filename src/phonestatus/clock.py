@@ -22,7 +22,7 @@ class SystemClock:
 
 
 class FrozenClock:
-    """A clock that stands still until a test moves it."""
+    """A clock that returns a fixed time until a test advances it."""
 
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:

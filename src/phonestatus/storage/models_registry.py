@@ -1,4 +1,4 @@
-"""Import every package's models so ``Base.metadata`` knows all tables."""
+"""Import every package's models so ``Base.metadata`` contains all tables."""
 
 from __future__ import annotations
 
