@@ -4,7 +4,20 @@
 never commit; the request or job that opens a session owns the unit of work.
 """
 
-from phonestatus.storage.db import Base, create_engine, create_session_factory, utcnow_column
+from phonestatus.storage.db import (
+    Base,
+    begin_immediate,
+    create_engine,
+    create_session_factory,
+    utcnow_column,
+)
 from phonestatus.storage.migrate import upgrade_database
 
-__all__ = ["Base", "create_engine", "create_session_factory", "upgrade_database", "utcnow_column"]
+__all__ = [
+    "Base",
+    "begin_immediate",
+    "create_engine",
+    "create_session_factory",
+    "upgrade_database",
+    "utcnow_column",
+]

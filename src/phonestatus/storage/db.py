@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -58,7 +58,14 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012
 
 
+# Execution option naming the SQLite BEGIN mode of a connection's next transaction.
+SQLITE_BEGIN_OPTION = "phonestatus_sqlite_begin"
+
+
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # The sqlite3 module's own implicit BEGIN is switched off, so SQLAlchemy's
+    # "begin" event below issues it: that makes SAVEPOINT and BEGIN IMMEDIATE work.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the single writer; the busy timeout makes a
     # second process wait for the write lock instead of failing at once.
@@ -69,11 +76,34 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _begin_sqlite(connection: Connection) -> None:
+    mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+    if mode not in ("DEFERRED", "IMMEDIATE"):
+        raise ValueError(
+            f"{SQLITE_BEGIN_OPTION}={mode!r} is invalid; expected DEFERRED or IMMEDIATE"
+        )
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+async def begin_immediate(session: AsyncSession) -> None:
+    """Begin the session's transaction holding the database write lock at once.
+
+    On SQLite this is ``BEGIN IMMEDIATE``: the transaction waits (up to the busy
+    timeout) for other writers before its first read, so read-then-write logic
+    cannot fail halfway with "database is locked". PostgreSQL begins normally,
+    because there row locks (SELECT ... FOR UPDATE) do that job.
+    """
+    if session.in_transaction():
+        raise RuntimeError("begin_immediate() must be called before the session's first statement")
+    await session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create an async engine; SQLite files get WAL mode and foreign keys."""
     if url.startswith("sqlite"):
         engine = _create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 20)
