@@ -38,7 +38,7 @@ def register_all(app: typer.Typer) -> None:
 
 def version_text() -> str:
     try:
-        from phonestatus.numbers import SEGMENT_DATA_VERSION  # type: ignore[attr-defined]
+        from phonestatus.numbers import SEGMENT_DATA_VERSION
     except ImportError:
         return f"phonestatus {__version__}"
     return f"phonestatus {__version__} (segment data {SEGMENT_DATA_VERSION})"

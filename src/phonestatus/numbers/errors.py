@@ -1,0 +1,93 @@
+"""Errors raised while turning user input into a canonical mobile number.
+
+    ValueError
+    └── NumberParseError   (reason: ParseErrorReason)
+
+``masks.DigestError`` and ``segments.SegmentTableError`` are separate
+``ValueError`` subclasses: they concern digests and the packaged data, not
+number input.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+# Longest input shown back in an error message; longer input is cut with "…".
+DISPLAY_INPUT_CHARS = 40
+
+
+class ParseErrorReason(StrEnum):
+    EMPTY = "EMPTY"
+    NOT_A_NUMBER = "NOT_A_NUMBER"
+    TOO_SHORT = "TOO_SHORT"
+    TOO_LONG = "TOO_LONG"
+    NOT_MOBILE = "NOT_MOBILE"
+    UNSUPPORTED_SEGMENT = "UNSUPPORTED_SEGMENT"
+    PRECISION_LOST = "PRECISION_LOST"
+    FOREIGN_NUMBER = "FOREIGN_NUMBER"
+
+    @property
+    def description_en(self) -> str:
+        return _DESCRIPTIONS[self][0]
+
+    @property
+    def description_zh(self) -> str:
+        return _DESCRIPTIONS[self][1]
+
+
+_DESCRIPTIONS: dict[ParseErrorReason, tuple[str, str]] = {
+    ParseErrorReason.EMPTY: ("the input is empty", "输入为空"),
+    ParseErrorReason.NOT_A_NUMBER: (
+        "it contains characters that are not part of a phone number",
+        "包含号码以外的字符",
+    ),
+    ParseErrorReason.TOO_SHORT: (
+        "a mainland mobile number has 11 digits and this has fewer",
+        "手机号码应为 11 位，位数不足",
+    ),
+    ParseErrorReason.TOO_LONG: (
+        "a mainland mobile number has 11 digits and this has more",
+        "手机号码应为 11 位，位数过多",
+    ),
+    ParseErrorReason.NOT_MOBILE: (
+        "it is a landline or service number, not a mobile number",
+        "不是手机号码（固定电话或服务号码）",
+    ),
+    ParseErrorReason.UNSUPPORTED_SEGMENT: (
+        "its segment is not allocated to a supported carrier",
+        "号段未分配或不受支持",
+    ),
+    ParseErrorReason.PRECISION_LOST: (
+        "a spreadsheet stored it in scientific notation and lost digits; "
+        "format the column as text and export it again",
+        "表格以科学计数法保存，已丢失数字；请将该列设为文本格式后重新导出",
+    ),
+    ParseErrorReason.FOREIGN_NUMBER: (
+        "its country code is not +86 (mainland China)",
+        "不是中国大陆号码（国家代码不是 +86）",
+    ),
+}
+
+
+def shorten_for_display(text: str) -> str:
+    """Return ``text`` cut to ``DISPLAY_INPUT_CHARS`` characters, marking a cut with "…"."""
+    if len(text) <= DISPLAY_INPUT_CHARS:
+        return text
+    return text[: DISPLAY_INPUT_CHARS - 1] + "…"
+
+
+class NumberParseError(ValueError):
+    """User input that is not a supported mainland mobile number."""
+
+    def __init__(self, text: str, reason: ParseErrorReason) -> None:
+        self.input = shorten_for_display(text)
+        self.reason = reason
+        super().__init__(f"invalid mobile number {self.input!r}: {reason.description_en}")
+
+    @property
+    def message_zh(self) -> str:
+        return f"号码“{self.input}”无效：{self.reason.description_zh}"
+
+    def __reduce__(self) -> tuple[type[NumberParseError], tuple[str, ParseErrorReason]]:
+        # Rebuild from the fields, so the error survives pickling between batch worker processes.
+        return (NumberParseError, (self.input, self.reason))

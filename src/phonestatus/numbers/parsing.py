@@ -1,0 +1,248 @@
+"""Parse any realistic written form of a mainland mobile number into its canonical 11 digits.
+
+Input comes from API parameters, consoles, contact apps and spreadsheets, so
+the parser accepts what those produce: country code ``+86``/``0086``/``86``
+with any separators, full-width and other Unicode decimal digits, every
+Unicode space and dash, zero-width and other format characters, brackets,
+``tel:`` URIs, a trunk ``0`` before the mobile number, IP dialling prefixes
+such as ``17951``, and spreadsheet damage (``13800138000.0``, a leading
+apostrophe, ``="13800138000"``).
+
+It never guesses. Any input it cannot map to exactly one number raises
+``NumberParseError`` with a reason, and a result's digits always appear, in
+order and contiguous, among the input's digits.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from phonestatus.numbers.errors import NumberParseError, ParseErrorReason
+from phonestatus.numbers.segments import NumberKind, Segment, lookup_segment
+
+# Inputs longer than this are rejected before any other work. The longest
+# realistic form, a tel: URI with parameters, fits in well under 100 characters.
+MAX_INPUT_CHARS = 128
+
+MOBILE_DIGITS = 11
+COUNTRY_CODE = "86"
+INTERNATIONAL_PREFIX = "00"
+TRUNK_PREFIX = "0"
+# Carrier IP-call prefixes dialled before a mobile number on older phones:
+# 17951 and 12593 (China Mobile), 17911 (China Unicom), 17909 and 17908 (China Telecom).
+IP_DIALLING_PREFIXES = frozenset({"17951", "12593", "17911", "17909", "17908"})
+# Second digits of mobile numbers; 10x, 11x and 12x are Beijing landlines and service numbers.
+MOBILE_SECOND_DIGITS = frozenset("3456789")
+
+# Characters a number may contain once normalised, besides digits and "+".
+_SEPARATORS = frozenset(" -.()/,")
+_URI_SCHEMES = ("tel:", "callto:", "sms:")
+
+_DECIMAL_WITH_ZERO_FRACTION = re.compile(r"\d+\.0+")
+# Excel and other spreadsheets write 11 or more digits as e.g. 1.38001E+10 once
+# the column is a number; the digits past the mantissa are gone.
+_SCIENTIFIC_NOTATION = re.compile(r"[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d{1,3}")
+
+
+@dataclass(frozen=True, slots=True)
+class MobileNumber:
+    """A mainland mobile number in canonical form and the segment it belongs to."""
+
+    digits: str
+    segment: Segment
+
+
+class _NormalisingTable(dict[int, str]):
+    """``str.translate`` table mapping each character to its plain ASCII role.
+
+    Decimal digits of any script become ASCII digits, full-width ASCII forms
+    become ASCII, every space becomes " ", every dash "-", opening and closing
+    brackets "(" and ")", and format characters (zero-width space, joiners,
+    byte-order mark, direction marks, soft hyphen) are removed. Entries are
+    computed on first sight of a character and cached.
+    """
+
+    def __missing__(self, code_point: int) -> str:
+        mapped = _normalise_character(chr(code_point))
+        if len(self) < _TABLE_CACHE_LIMIT:
+            self[code_point] = mapped
+        return mapped
+
+
+# Bounds the cache so input cycling through all of Unicode cannot grow it without limit.
+_TABLE_CACHE_LIMIT = 4096
+
+
+_EXTRA_PLUS_SIGNS = frozenset("\ufe62\u207a\u208a")  # small, superscript and subscript plus
+_EXTRA_DASHES = frozenset("\u2212\u2043\u02d7")  # minus sign, hyphen bullet, modifier minus
+_EXTRA_DOTS = frozenset("\u3002\uff61\u00b7\u30fb\u2027")  # ideographic full stops and middle dots
+_QUOTES = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "`": "'"}
+_ASCII_ROLES = {"_": "-", "[": "(", "{": "(", "]": ")", "}": ")"}
+_LINE_BREAKS = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x1f\x85\u2028\u2029")
+
+
+def _normalise_character(char: str) -> str:
+    if char in _LINE_BREAKS:
+        return " "
+    if char.isascii():
+        return _ASCII_ROLES.get(char, char)
+    if 0xFF01 <= ord(char) <= 0xFF5E:
+        # Full-width ASCII forms (U+FF01-U+FF5E) sit at a fixed offset from ASCII.
+        return _normalise_character(chr(ord(char) - 0xFEE0))
+
+    category = unicodedata.category(char)
+    if category == "Nd":
+        return str(unicodedata.decimal(char))
+    if category == "Zs":
+        return " "
+    if category == "Cf":
+        return ""
+    if category == "Pd" or char in _EXTRA_DASHES:
+        return "-"
+    if category == "Ps":
+        return "("
+    if category == "Pe":
+        return ")"
+    if char in _EXTRA_PLUS_SIGNS:
+        return "+"
+    if char in _EXTRA_DOTS:
+        return "."
+    return _QUOTES.get(char, char)
+
+
+_TABLE = _NormalisingTable()
+
+
+def parse_mobile(text: str) -> MobileNumber:
+    """Parse user input into a mainland mobile number.
+
+    Raises ``NumberParseError`` when the input is empty, is not a phone
+    number, has the wrong number of digits, is a landline or foreign number,
+    lost digits in a spreadsheet, or falls in no supported segment.
+    """
+    # Fast path: already canonical, which is most API traffic.
+    if len(text) == MOBILE_DIGITS and text.isascii() and text.isdigit() and text[0] == "1":
+        return _mobile_from_national(text, text)
+
+    if len(text) > MAX_INPUT_CHARS:
+        raise NumberParseError(text, ParseErrorReason.TOO_LONG)
+
+    cleaned = _strip_wrapping(text.translate(_TABLE).strip(), text)
+    has_plus, digits = _split_digits(cleaned, text)
+    national = _national_number(digits, has_plus=has_plus, text=text)
+    return _mobile_from_national(national, text)
+
+
+def _strip_wrapping(cleaned: str, text: str) -> str:
+    """Remove what spreadsheets, formulas and URIs wrap around a number."""
+    if not cleaned:
+        raise NumberParseError(text, ParseErrorReason.EMPTY)
+
+    # Formula protection: ="13800138000" or =13800138000.
+    if cleaned.startswith("="):
+        cleaned = cleaned[1:].strip()
+    if len(cleaned) >= 2 and cleaned[0] == cleaned[-1] and cleaned[0] in "\"'":
+        cleaned = cleaned[1:-1].strip()
+    # Text-forcing apostrophe: '13800138000.
+    if cleaned.startswith("'"):
+        cleaned = cleaned[1:].strip()
+
+    lowered = cleaned.lower()
+    for scheme in _URI_SCHEMES:
+        if lowered.startswith(scheme):
+            # RFC 3966: parameters such as ;phone-context= follow the number.
+            cleaned = cleaned[len(scheme) :].lstrip("/").split(";", 1)[0].strip()
+            break
+
+    if _SCIENTIFIC_NOTATION.fullmatch(cleaned):
+        raise NumberParseError(text, ParseErrorReason.PRECISION_LOST)
+    if _DECIMAL_WITH_ZERO_FRACTION.fullmatch(cleaned):
+        cleaned = cleaned.split(".", 1)[0]
+
+    if not cleaned:
+        raise NumberParseError(text, ParseErrorReason.EMPTY)
+    return cleaned
+
+
+def _split_digits(cleaned: str, text: str) -> tuple[bool, str]:
+    """Return whether the number starts with "+" and its digits, checking every other character."""
+    digits: list[str] = []
+    has_plus = False
+    for char in cleaned:
+        if "0" <= char <= "9":
+            digits.append(char)
+        elif char == "+" and not digits and not has_plus:
+            has_plus = True
+        elif char not in _SEPARATORS:
+            raise NumberParseError(text, ParseErrorReason.NOT_A_NUMBER)
+
+    if not digits:
+        raise NumberParseError(text, ParseErrorReason.NOT_A_NUMBER)
+    return has_plus, "".join(digits)
+
+
+def _national_number(digits: str, *, has_plus: bool, text: str) -> str:
+    """Strip the country code, international, trunk and IP dialling prefixes from ``digits``."""
+    if has_plus:
+        if digits.startswith(TRUNK_PREFIX):
+            raise NumberParseError(text, ParseErrorReason.NOT_A_NUMBER)
+        if not digits.startswith(COUNTRY_CODE):
+            raise NumberParseError(text, ParseErrorReason.FOREIGN_NUMBER)
+        national = digits[len(COUNTRY_CODE) :]
+    elif digits.startswith(INTERNATIONAL_PREFIX):
+        if not digits.startswith(INTERNATIONAL_PREFIX + COUNTRY_CODE):
+            raise NumberParseError(text, ParseErrorReason.FOREIGN_NUMBER)
+        national = digits[len(INTERNATIONAL_PREFIX + COUNTRY_CODE) :]
+    elif digits.startswith(COUNTRY_CODE) and len(digits) > MOBILE_DIGITS:
+        # No mobile or landline number starts with 8 and has more than 11
+        # digits, so a leading 86 here is the country code written without "+".
+        national = digits[len(COUNTRY_CODE) :]
+    else:
+        national = digits
+
+    # A trunk 0 before a mobile number (013800138000), also after the country
+    # code as in +86 (0)138 0013 8000. Beijing's 010 landlines have 11 digits
+    # with the 0, so a 12-digit 01x... is always trunk plus mobile.
+    if (
+        len(national) == MOBILE_DIGITS + 1
+        and national.startswith(TRUNK_PREFIX)
+        and national[2] in MOBILE_SECOND_DIGITS
+        and national[1] == "1"
+    ):
+        national = national[1:]
+    elif (
+        not has_plus
+        and len(national) == MOBILE_DIGITS + 5
+        and national[:5] in IP_DIALLING_PREFIXES
+        and national[5] == "1"
+        and national[6] in MOBILE_SECOND_DIGITS
+    ):
+        national = national[5:]
+    return national
+
+
+def _mobile_from_national(national: str, text: str) -> MobileNumber:
+    """Check that a national number is a mobile number in a supported segment."""
+    first = national[0] if national else ""
+    if not national:
+        raise NumberParseError(text, ParseErrorReason.TOO_SHORT)
+    if first == "1" and len(national) >= 2 and national[1] not in MOBILE_SECOND_DIGITS:
+        raise NumberParseError(text, ParseErrorReason.NOT_MOBILE)
+    if first != "1":
+        # Landlines carry a 0 trunk prefix or start with an area code 2-9.
+        if len(national) > MOBILE_DIGITS + 1:
+            raise NumberParseError(text, ParseErrorReason.TOO_LONG)
+        if len(national) < 5:
+            raise NumberParseError(text, ParseErrorReason.TOO_SHORT)
+        raise NumberParseError(text, ParseErrorReason.NOT_MOBILE)
+    if len(national) < MOBILE_DIGITS:
+        raise NumberParseError(text, ParseErrorReason.TOO_SHORT)
+    if len(national) > MOBILE_DIGITS:
+        raise NumberParseError(text, ParseErrorReason.TOO_LONG)
+
+    segment = lookup_segment(national)
+    if segment is None or segment.kind is NumberKind.UNALLOCATED:
+        raise NumberParseError(text, ParseErrorReason.UNSUPPORTED_SEGMENT)
+    return MobileNumber(digits=national, segment=segment)
