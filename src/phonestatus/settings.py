@@ -65,22 +65,64 @@ class Settings(BaseSettings):
     host_id: str = Field(default="dytnsapi.aliyuncs.com", description="HostId in error bodies")
 
     # Detection
-    connector: ConnectorName = Field(default=ConnectorName.SIMULATED)
-    query_timeout_seconds: float = Field(default=3.0, gt=0)
+    connector: ConnectorName = Field(
+        default=ConnectorName.SIMULATED,
+        description="carrier network to query: simulated (embedded) or aliyun (upstream Dytnsapi)",
+    )
+    query_timeout_seconds: float = Field(
+        default=3.0, gt=0, description="time a lookup may take before it answers UNKNOWN"
+    )
     number_rate_limit: str = Field(
         default="5/minute",
         description="per-number frequency guard in `limits` notation, or `off`",
     )
     result_cache: bool = Field(default=False, description="cache results per status TTL")
-    simulator_overrides: Path | None = None
-    simulator_seed: str = "phonestatus-simulator"
-    simulator_latency_scale: float = Field(default=1.0, ge=0)
-    simulator_fault_rate: float = Field(default=0.0, ge=0, le=1)
-    aliyun_endpoint: str = "dytnsapi.aliyuncs.com"
-    aliyun_protocol: str = "https"
-    aliyun_access_key_id: str | None = None
-    aliyun_access_key_secret: SecretStr | None = None
-    aliyun_auth_code: str | None = None
+    result_cache_ttl_seconds: str = Field(
+        default="",
+        description="cache lifetime per status, e.g. `NORMAL=21600,POWER_OFF=600`; "
+        "statuses left out keep their defaults",
+    )
+    simulator_overrides: Path | None = Field(
+        default=None,
+        description="CSV pinning numbers to answers: number,status,carrier,barred,ported_to",
+    )
+    simulator_seed: str = Field(
+        default="phonestatus-simulator",
+        description="key of the hash that gives each simulated number its state",
+    )
+    simulator_distribution: str = Field(
+        default="",
+        description="share of numbers per network state, e.g. `in_service=0.9,not_allocated=0.1`; "
+        "empty keeps the built-in distribution",
+    )
+    simulator_latency_scale: float = Field(
+        default=1.0, ge=0, description="multiplies every simulated latency; 0 means no delay"
+    )
+    simulator_latency_mean_ms: str = Field(
+        default="",
+        description="mean simulated latency per carrier in ms, e.g. `CMCC=450,CTCC=550`",
+    )
+    simulator_latency_sigma: float = Field(
+        default=0.6, gt=0, description="log-normal sigma of simulated latency"
+    )
+    simulator_carrier_capacity: str = Field(
+        default="CMCC=2000/second,CUCC=1000/second,CTCC=1000/second,CBN=200/second",
+        description="lookups per carrier before it answers OperatorLimit, in `limits` notation",
+    )
+    simulator_fault_rate: float = Field(
+        default=0.0, ge=0, le=1, description="share of simulated lookups that time out or fail"
+    )
+    aliyun_endpoint: str = Field(
+        default="dytnsapi.aliyuncs.com", description="upstream Dytnsapi host[:port]"
+    )
+    aliyun_protocol: str = Field(default="https", description="https or http for the upstream")
+    aliyun_access_key_id: str | None = Field(default=None, description="upstream AccessKey ID")
+    aliyun_access_key_secret: SecretStr | None = Field(
+        default=None, description="upstream AccessKey secret"
+    )
+    aliyun_auth_code: str | None = Field(
+        default=None, description="AuthCode sent with every upstream status query"
+    )
 
     # Billing
     billing_cycle_minutes: int = Field(default=60, gt=0)
