@@ -4,6 +4,7 @@ This package does no I/O beyond reading its own package data, no logging and
 reads no settings.
 """
 
+from phonestatus.numbers.attribution import Attribution, attribute
 from phonestatus.numbers.errors import NumberParseError, ParseErrorReason
 from phonestatus.numbers.masks import DigestError, Mask, digest, normalize_digest
 from phonestatus.numbers.parsing import MobileNumber, parse_mobile
@@ -18,6 +19,7 @@ from phonestatus.numbers.statuses import RESPONSE_CODE_OK, Carrier, PhoneStatus,
 __all__ = [
     "RESPONSE_CODE_OK",
     "SEGMENT_DATA_VERSION",
+    "Attribution",
     "Carrier",
     "DigestError",
     "Mask",
@@ -27,6 +29,7 @@ __all__ = [
     "ParseErrorReason",
     "PhoneStatus",
     "Segment",
+    "attribute",
     "digest",
     "is_billable",
     "lookup_segment",
