@@ -1,0 +1,228 @@
+"""Write a job's result rows as CSV (UTF-8 with BOM) or XLSX, streaming in constant memory.
+
+Both formats carry, per row: the source row number, the original cells, the
+canonical number, the status code and its Chinese label, the carrier and a
+reason or note. Every text cell passes ``protect_cell`` so no cell can start
+a formula. The XLSX file opens on a summary sheet with counts by status and by
+carrier; xlsxwriter's ``constant_memory`` mode flushes each row to disk, which
+works because every sheet is written top to bottom and the summary sheet is
+only filled at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path, PurePath
+from typing import Any
+
+from phonestatus.batch.results import (
+    ResultRow,
+    carrier_label_zh,
+    status_label_en,
+    status_label_zh,
+)
+from phonestatus.batch.safety import protect_cell
+
+RESULT_HEADERS = (
+    "号码 Number",
+    "状态码 Status",
+    "状态 Status (zh)",
+    "运营商 Carrier",
+    "说明 Reason",
+)
+ROW_NUMBER_HEADER = "行号 Row"
+SUMMARY_SHEET_TITLE = "汇总 Summary"
+RESULTS_SHEET_TITLE = "结果 Results"
+# Excel's hard limit is 1,048,576 rows per sheet; the header takes one.
+XLSX_MAX_DATA_ROWS = 1_048_575
+
+
+class OutputFormat(StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+
+    @classmethod
+    def from_filename(cls, filename: str) -> OutputFormat:
+        suffix = PurePath(filename).suffix.lower().lstrip(".")
+        try:
+            return cls(suffix)
+        except ValueError:
+            raise ValueError(
+                f"unsupported output file {filename!r}: expected a .csv or .xlsx name"
+            ) from None
+
+
+@dataclass
+class OutputSummary:
+    """Row counts collected while writing, shown on the summary sheet."""
+
+    rows: int = 0
+    invalid_rows: int = 0
+    duplicate_rows: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_carrier: Counter[str] = field(default_factory=Counter)
+
+    def add(self, row: ResultRow) -> None:
+        self.rows += 1
+        self.by_status[row.outcome] += 1
+        if row.number is None:
+            self.invalid_rows += 1
+        if row.duplicate:
+            self.duplicate_rows += 1
+        if row.carrier:
+            self.by_carrier[row.carrier] += 1
+
+
+@dataclass(frozen=True, slots=True)
+class OutputLayout:
+    """Column layout: the source header (if any) and how many original cells to show."""
+
+    source_header: tuple[str, ...] | None
+    source_width: int
+
+    def header(self) -> list[str]:
+        original = list(self.source_header or ())
+        for position in range(len(original), self.source_width):
+            original.append(f"第{position + 1}列 Column {position + 1}")
+        return [ROW_NUMBER_HEADER, *original, *RESULT_HEADERS]
+
+    def cells(self, row: ResultRow) -> list[str]:
+        original = list(row.cells) + [""] * (self.source_width - len(row.cells))
+        outcome = row.outcome
+        return [
+            str(row.row_number),
+            *original,
+            row.number or "",
+            outcome,
+            status_label_zh(outcome),
+            carrier_label_zh(row.carrier),
+            row.note,
+        ]
+
+
+def write_csv(path: Path, layout: OutputLayout, rows: Iterable[ResultRow]) -> OutputSummary:
+    """Write a CSV file in UTF-8 with a BOM, so Excel shows Chinese text correctly."""
+    summary = OutputSummary()
+    with path.open("w", encoding="utf-8-sig", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow([protect_cell(cell) for cell in layout.header()])
+        for row in rows:
+            summary.add(row)
+            writer.writerow([protect_cell(cell) for cell in layout.cells(row)])
+    return summary
+
+
+def write_xlsx(
+    path: Path,
+    layout: OutputLayout,
+    rows: Iterable[ResultRow],
+    *,
+    job_facts: Sequence[tuple[str, Any]] = (),
+    sheet_per_status: bool = False,
+) -> OutputSummary:
+    """Write an XLSX workbook: a summary sheet, the rows, and optionally one sheet per status.
+
+    ``job_facts`` are (label, value) pairs shown at the top of the summary
+    sheet. Rows beyond one sheet's capacity continue on further row sheets.
+    """
+    import xlsxwriter
+
+    summary = OutputSummary()
+    workbook = xlsxwriter.Workbook(
+        str(path), {"constant_memory": True, "strings_to_numbers": False}
+    )
+    try:
+        bold = workbook.add_format({"bold": True})
+        summary_sheet = workbook.add_worksheet(SUMMARY_SHEET_TITLE)
+        header = layout.header()
+        row_sheets = _SheetSeries(workbook, RESULTS_SHEET_TITLE, header, bold)
+        status_sheets: dict[str, _SheetSeries] = {}
+
+        for row in rows:
+            summary.add(row)
+            cells = layout.cells(row)
+            row_sheets.append(cells)
+            if sheet_per_status:
+                outcome = row.outcome
+                if outcome not in status_sheets:
+                    title = f"{status_label_zh(outcome)} {outcome}"
+                    status_sheets[outcome] = _SheetSeries(workbook, title, header, bold)
+                status_sheets[outcome].append(cells)
+
+        _fill_summary(summary_sheet, summary, job_facts, bold)
+    finally:
+        workbook.close()
+    return summary
+
+
+class _SheetSeries:
+    """Rows spread over as many sheets as needed, each starting with the header."""
+
+    def __init__(self, workbook: Any, title: str, header: list[str], bold: Any) -> None:
+        self.workbook = workbook
+        self.title = _sheet_title(title)
+        self.header = header
+        self.bold = bold
+        self.sheets = 0
+        self.sheet: Any = None
+        self.next_row = XLSX_MAX_DATA_ROWS + 1
+
+    def append(self, cells: list[str]) -> None:
+        if self.next_row > XLSX_MAX_DATA_ROWS:
+            self._start_sheet()
+        for column, cell in enumerate(cells):
+            if cell:
+                self.sheet.write_string(self.next_row, column, protect_cell(cell))
+        self.next_row += 1
+
+    def _start_sheet(self) -> None:
+        self.sheets += 1
+        suffix = "" if self.sheets == 1 else f" {self.sheets}"
+        self.sheet = self.workbook.add_worksheet(_sheet_title(self.title, suffix))
+        for column, cell in enumerate(self.header):
+            self.sheet.write_string(0, column, protect_cell(cell), self.bold)
+        self.sheet.freeze_panes(1, 0)
+        self.next_row = 1
+
+
+def _sheet_title(title: str, suffix: str = "") -> str:
+    # Excel sheet names: at most 31 characters, none of []:*?/\ .
+    cleaned = "".join(" " if character in "[]:*?/\\" else character for character in title)
+    return cleaned[: 31 - len(suffix)] + suffix
+
+
+def _fill_summary(
+    sheet: Any, summary: OutputSummary, job_facts: Sequence[tuple[str, Any]], bold: Any
+) -> None:
+    line = 0
+
+    def put(label: str, value: Any, *, is_heading: bool = False) -> None:
+        nonlocal line
+        sheet.write_string(line, 0, protect_cell(label), bold if is_heading else None)
+        if isinstance(value, int):
+            sheet.write_number(line, 1, value)
+        elif value is not None:
+            sheet.write_string(line, 1, protect_cell(str(value)))
+        line += 1
+
+    for label, value in job_facts:
+        put(label, value)
+    put("总行数 Rows", summary.rows)
+    put("无效行 Invalid rows", summary.invalid_rows)
+    put("重复行 Duplicate rows", summary.duplicate_rows)
+    line += 1
+
+    put("按状态 By status", "行数 Rows", is_heading=True)
+    for outcome, count in summary.by_status.most_common():
+        put(f"{outcome} {status_label_zh(outcome)} ({status_label_en(outcome)})", count)
+    line += 1
+
+    put("按运营商 By carrier", "行数 Rows", is_heading=True)
+    for carrier, count in summary.by_carrier.most_common():
+        put(f"{carrier} {carrier_label_zh(carrier)}", count)
+    sheet.set_column(0, 0, 40)
+    sheet.set_column(1, 1, 24)
