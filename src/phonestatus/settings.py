@@ -128,6 +128,34 @@ class Settings(BaseSettings):
     billing_cycle_minutes: int = Field(default=60, gt=0)
     settlement_interval_seconds: int = Field(default=60, gt=0)
 
+    # Batch
+    batch_max_file_bytes: int = Field(
+        default=256 * 1024 * 1024, gt=0, description="largest accepted batch upload, in bytes"
+    )
+    batch_max_rows: int = Field(
+        default=5_000_000, gt=0, description="most rows (lines) accepted in one batch file"
+    )
+    batch_max_xlsx_uncompressed_bytes: int = Field(
+        default=2 * 1024 * 1024 * 1024,
+        gt=0,
+        description="largest total decompressed size of an XLSX file's parts, in bytes (zip bomb guard)",
+    )
+    batch_chunk_size: int = Field(
+        default=500, gt=0, le=10_000, description="distinct numbers a worker claims and commits at once"
+    )
+    batch_query_concurrency: int = Field(
+        default=64, gt=0, description="queries one batch worker keeps in flight"
+    )
+    batch_poll_seconds: float = Field(
+        default=1.0, gt=0, description="how often an idle batch worker looks for new work"
+    )
+    batch_worker_enabled: bool = Field(
+        default=True, description="run a batch worker inside `phonestatus serve`"
+    )
+    batch_webhook_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="timeout of one job-completion webhook delivery"
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _expand_data_dir(cls, value: Path) -> Path:
