@@ -127,6 +127,31 @@ class Settings(BaseSettings):
     # Billing
     billing_cycle_minutes: int = Field(default=60, gt=0)
     settlement_interval_seconds: int = Field(default=60, gt=0)
+    billing_unit_price_cny: str = Field(
+        default="0.100", description="standard price per billable query in CNY, up to 3 decimals"
+    )
+    billing_action_prices_cny: dict[str, str] = Field(
+        default_factory=dict,
+        description='per-action unit prices in CNY as JSON, e.g. {"DescribeEmptyNumber": "0.05"}',
+    )
+    billing_settlement_grace_seconds: int = Field(
+        default=120,
+        ge=0,
+        description="wait after a cycle ends before settling it, so in-flight queries commit",
+    )
+    billing_low_balance_cny: str = Field(
+        default="10", description="notify the account when its balance drops below this (CNY)"
+    )
+    notify_webhook_url: str | None = Field(
+        default=None, description="POST billing notifications as JSON to this URL"
+    )
+    notify_smtp_host: str | None = Field(
+        default=None, description="SMTP server for billing notification emails"
+    )
+    notify_smtp_port: int = Field(default=25, description="SMTP server port")
+    notify_smtp_sender: str = Field(
+        default="phonestatus@localhost", description="From address of notification emails"
+    )
 
     # Batch
     batch_max_file_bytes: int = Field(
