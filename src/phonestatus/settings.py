@@ -6,6 +6,7 @@ domain code never imports a global settings instance.
 
 from __future__ import annotations
 
+import os
 import secrets
 from enum import StrEnum
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Values that must never be used as a real secret key outside development.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "placeholder", "dev"})
 SECRET_KEY_FILE = "secret.key"
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class Environment(StrEnum):
@@ -200,25 +202,41 @@ class Settings(BaseSettings):
     def resolve_secret_key(self) -> bytes:
         """Return the secret key, generating and persisting one in the data dir if unset.
 
-        Production mode raises ``ValueError`` on a placeholder value.
+        Production mode raises ``ValueError`` when the value is set to a
+        placeholder or to fewer than 32 characters. In development an empty
+        value counts as unset.
         """
-        if self.secret_key is not None:
-            value = self.secret_key.get_secret_value()
-            is_placeholder = value.strip().lower() in PLACEHOLDER_SECRETS
-            if is_placeholder and self.environment is Environment.PRODUCTION:
-                raise ValueError(
-                    "PHONESTATUS_SECRET_KEY is a placeholder; set a random value of 32+ characters"
-                )
+        value = self.secret_key.get_secret_value() if self.secret_key is not None else None
+        if (
+            value is not None
+            and self.environment is Environment.PRODUCTION
+            and (value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_KEY_LENGTH)
+        ):
+            raise ValueError(
+                "PHONESTATUS_SECRET_KEY is a placeholder or shorter than "
+                f"{MIN_SECRET_KEY_LENGTH} characters; set a random value of "
+                f"{MIN_SECRET_KEY_LENGTH}+ characters or unset it to generate one"
+            )
+        if value is not None and value.strip():
             return value.encode()
 
         path = self.data_dir / SECRET_KEY_FILE
         if path.exists():
             return path.read_text().strip().encode()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        generated = secrets.token_urlsafe(48)
-        path.touch(mode=0o600)
-        path.write_text(generated + "\n")
-        return generated.encode()
+        # Written to a private temporary file and linked into place, so two
+        # processes starting together agree on one key: the second link fails
+        # and that process reads the first one's key.
+        temporary = path.with_name(f"{SECRET_KEY_FILE}.{os.getpid()}.tmp")
+        temporary.touch(mode=0o600)
+        try:
+            temporary.write_text(secrets.token_urlsafe(48) + "\n")
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink(missing_ok=True)
+        return path.read_text().strip().encode()
 
 
 def to_async_url(url: str) -> str:
