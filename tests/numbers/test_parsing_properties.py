@@ -1,0 +1,112 @@
+"""Property tests: parsing never returns a number the user did not write."""
+
+import unicodedata
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from phonestatus.numbers import NumberKind, NumberParseError, parse_mobile
+from phonestatus.numbers.parsing import IP_DIALLING_PREFIXES
+from phonestatus.numbers.segments import SEGMENT_TABLE
+
+PROPERTY_SETTINGS = settings(max_examples=400, deadline=None)
+
+SUPPORTED_PREFIXES = sorted(
+    segment.prefix
+    for segment in SEGMENT_TABLE.segments
+    if segment.kind is not NumberKind.UNALLOCATED
+)
+# Digits allowed before the number the user meant: country code, international
+# and trunk prefixes, and IP dialling prefixes.
+ALLOWED_LEADING_DIGITS = {"", "0", "86", "860", "0086", "00860", *IP_DIALLING_PREFIXES}
+
+SEPARATORS = [" ", "-", ".", "\u00a0", "\u3000", "\t", "\u2009", "–", "—", "－", "(", ")", "/"]
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\ufeff", "\u2060", "\u00ad", "\u200e"]
+# Pieces of arbitrary input that come close to numbers and the wrapping the parser strips.
+INPUT_PIECES = [*"0123456789+-.() '=,;eE\"", "tel:", "\u3000", "１", "８", "\u200b", "86", "0086"]
+COUNTRY_FORMS = ["", "+86", "86", "0086", "+86 ", "(+86)", "+86-", "0086 ", "(86) ", "＋８６"]
+
+
+def decimal_digits(text: str) -> str:
+    """Return the decimal digits of any script in ``text``, as ASCII."""
+    return "".join(str(unicodedata.decimal(c)) for c in text if unicodedata.category(c) == "Nd")
+
+
+@st.composite
+def mobile_numbers(draw: st.DrawFn) -> str:
+    prefix = draw(st.sampled_from(SUPPORTED_PREFIXES))
+    rest = draw(
+        st.text(alphabet="0123456789", min_size=11 - len(prefix), max_size=11 - len(prefix))
+    )
+    return prefix + rest
+
+
+def full_width(char: str) -> str:
+    return chr(ord(char) + 0xFEE0) if "0" <= char <= "9" else char
+
+
+@st.composite
+def written_forms(draw: st.DrawFn, number: str) -> str:
+    """Write ``number`` the way a person, phone or spreadsheet might."""
+    pieces: list[str] = []
+    for index, digit in enumerate(number):
+        if index and draw(st.booleans()):
+            pieces.append(draw(st.sampled_from(SEPARATORS + INVISIBLE)))
+        pieces.append(full_width(digit) if draw(st.booleans()) else digit)
+    country = draw(st.sampled_from(COUNTRY_FORMS))
+    lead = draw(st.sampled_from(["", " ", "\t", "'", "\u200b"]))
+    trail = draw(st.sampled_from(["", " ", "\t", "\r\n", "\u200b"]))
+    return lead + country + "".join(pieces) + trail
+
+
+class TestParseMobileProperties:
+    @PROPERTY_SETTINGS
+    @given(st.data())
+    def test_parse_mobile_written_form_round_trip(self, data: st.DataObject) -> None:
+        number = data.draw(mobile_numbers())
+        text = data.draw(written_forms(number))
+
+        assert parse_mobile(text).digits == number
+
+    @PROPERTY_SETTINGS
+    @given(mobile_numbers(), st.sampled_from(["", "86", "0086", "0"]), st.integers(1, 4))
+    def test_parse_mobile_spreadsheet_decimal(self, number: str, prefix: str, zeros: int) -> None:
+        assert parse_mobile(f"{prefix}{number}.{'0' * zeros}").digits == number
+
+    @PROPERTY_SETTINGS
+    @given(mobile_numbers())
+    def test_parse_mobile_canonical_idempotent(self, number: str) -> None:
+        parsed = parse_mobile(number)
+
+        assert parsed.digits == number
+        assert parse_mobile(parsed.digits) == parsed
+
+    @PROPERTY_SETTINGS
+    @given(st.lists(st.sampled_from(INPUT_PIECES), max_size=30).map("".join))
+    def test_parse_mobile_result_written_in_input(self, text: str) -> None:
+        try:
+            digits = parse_mobile(text).digits
+        except NumberParseError:
+            return
+
+        written = decimal_digits(text)
+        start = written.find(digits)
+        assert start >= 0
+        assert written[:start] in ALLOWED_LEADING_DIGITS
+        # Only a spreadsheet's ".0" or tel: URI parameters may follow the number.
+        trailing = written[start + len(digits) :]
+        assert set(trailing) <= {"0"} or ";" in text
+
+    @PROPERTY_SETTINGS
+    @given(st.text(max_size=200))
+    def test_parse_mobile_any_text_parses_or_raises_parse_error(self, text: str) -> None:
+        try:
+            number = parse_mobile(text)
+        except NumberParseError as error:
+            assert error.reason
+            assert len(error.input) <= 40
+            return
+
+        assert len(number.digits) == 11
+        assert number.digits.isascii()
+        assert number.digits.isdigit()
