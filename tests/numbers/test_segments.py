@@ -194,3 +194,49 @@ class TestSegmentTable:
     def test_parse_segment_table_malformed(self, text: str) -> None:
         with pytest.raises(SegmentTableError):
             parse_segment_table(text)
+
+
+class TestAgreementWithPhonenumbers:
+    def test_segments_match_phonenumbers_carriers(self) -> None:
+        carrier_by_prefix4 = phonenumbers_carriers()
+        disagreements = []
+        for prefix4, expected in sorted(carrier_by_prefix4.items()):
+            segment = lookup_segment(number_in(prefix4))
+            if segment is not None and segment.carrier is not expected:
+                disagreements.append(prefix4)
+
+        assert len(carrier_by_prefix4) > 500
+        assert disagreements == []
+
+    def test_segments_missing_from_table_known(self) -> None:
+        missing = sorted(
+            prefix4
+            for prefix4 in phonenumbers_carriers()
+            if lookup_segment(number_in(prefix4)) is None
+        )
+
+        # libphonenumber assigns 161 to China Broadnet and all of 174 to China
+        # Telecom. The table leaves 161 and 1741-1749 out until an allocation for
+        # public mobile service is confirmed, so numbers there are rejected, not guessed.
+        assert missing == [f"161{d}" for d in "0123456789"] + [f"174{d}" for d in "123456789"]
+
+
+def phonenumbers_carriers() -> dict[str, Carrier]:
+    """Return libphonenumber's carrier for each 4-digit mobile prefix it covers, longest match first."""
+    from phonenumbers.carrierdata import CARRIER_DATA
+
+    carriers_by_name = {
+        "China Mobile": Carrier.CMCC,
+        "China Unicom": Carrier.CUCC,
+        "China Telecom": Carrier.CTCC,
+        "China Broadnet": Carrier.CBN,
+    }
+    result: dict[str, Carrier] = {}
+    for value in range(1300, 2000):
+        prefix4 = str(value)
+        for length in (4, 3, 2):
+            names = CARRIER_DATA.get("86" + prefix4[:length])
+            if names:
+                result[prefix4] = carriers_by_name[names["en"]]
+                break
+    return result
