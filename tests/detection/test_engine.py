@@ -1,0 +1,436 @@
+"""QueryEngine: guard, cache, routing, timeout and the scene reading, with fake connectors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from phonestatus.clock import FrozenClock
+from phonestatus.detection import (
+    ConnectorError,
+    NetworkState,
+    OutcomeCode,
+    OutcomeKind,
+    ProbeOutcome,
+    ProbeSubject,
+    QueryEngine,
+    Scene,
+)
+from phonestatus.detection.cache import MemoryResultCache
+from phonestatus.numbers import Carrier, Mask, PhoneStatus, digest
+from phonestatus.ratelimit import NumberGuard, RateLimitStorage
+from phonestatus.settings import Settings
+
+START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+MOBILE = "13800138000"
+TELECOM = "18912345678"
+
+
+class FakeConnector:
+    """Answers every probe with one scripted outcome and records the subjects."""
+
+    def __init__(
+        self,
+        name: str = "fake",
+        *,
+        kind: OutcomeKind = OutcomeKind.ANSWERED,
+        state: NetworkState | None = NetworkState.IN_SERVICE,
+        carrier: Carrier | None = None,
+        basic_carrier: Carrier | None = None,
+        is_privacy_number: bool | None = False,
+        number: str | None = None,
+        raw_code: str = "OK",
+    ) -> None:
+        self.name = name
+        self.calls: list[tuple[ProbeSubject, Scene]] = []
+        self.closed = False
+        self._outcome = ProbeOutcome(
+            kind=kind,
+            connector=name,
+            raw_code=raw_code,
+            latency_ms=12,
+            state=state if kind is OutcomeKind.ANSWERED else None,
+            carrier=carrier,
+            basic_carrier=basic_carrier,
+            is_privacy_number=is_privacy_number,
+            number=number,
+        )
+
+    async def probe(self, subject: ProbeSubject, *, scene: Scene, deadline: float) -> ProbeOutcome:
+        self.calls.append((subject, scene))
+        return self._outcome
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class HangingConnector(FakeConnector):
+    async def probe(self, subject: ProbeSubject, *, scene: Scene, deadline: float) -> ProbeOutcome:
+        self.calls.append((subject, scene))
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+class FailingConnector(FakeConnector):
+    async def probe(self, subject: ProbeSubject, *, scene: Scene, deadline: float) -> ProbeOutcome:
+        raise ConnectorError(self.name, "SystemError", "upstream answered HTTP 500")
+
+
+@pytest.fixture
+async def storage() -> AsyncIterator[RateLimitStorage]:
+    storage = RateLimitStorage.from_url(None)
+    yield storage
+    await storage.aclose()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+@pytest.fixture
+def make_engine(storage: RateLimitStorage, clock: FrozenClock) -> Callable[..., QueryEngine]:
+    def make(
+        connectors: object,
+        *,
+        guard: str = "off",
+        cache: MemoryResultCache | None = None,
+        timeout_seconds: float = 3.0,
+    ) -> QueryEngine:
+        return QueryEngine(
+            connectors=connectors,  # type: ignore[arg-type]
+            number_guard=NumberGuard(guard, storage=storage),
+            cache=cache,
+            clock=clock,
+            timeout_seconds=timeout_seconds,
+        )
+
+    return make
+
+
+def _subject(number: str = MOBILE) -> ProbeSubject:
+    return ProbeSubject.for_number(number)
+
+
+class TestProbeSubject:
+    def test_from_input_parses_number(self) -> None:
+        subject = ProbeSubject.from_input("+86 138-0013-8000", Mask.NORMAL)
+        assert subject.number == MOBILE
+        assert subject.key == f"NORMAL:{MOBILE}"
+
+    def test_from_input_lowercases_digest(self) -> None:
+        value = digest(MOBILE, Mask.MD5).upper()
+        subject = ProbeSubject.from_input(value, Mask.MD5)
+        assert subject.digest == value.lower()
+        assert subject.value == value.lower()
+
+    def test_from_input_rejects_bad_number(self) -> None:
+        from phonestatus.numbers import NumberParseError
+
+        with pytest.raises(NumberParseError):
+            ProbeSubject.from_input("12345", Mask.NORMAL)
+
+    def test_from_input_rejects_bad_digest(self) -> None:
+        from phonestatus.numbers import DigestError
+
+        with pytest.raises(DigestError):
+            ProbeSubject.from_input("xyz", Mask.SHA256)
+
+    def test_init_needs_exactly_one_value(self) -> None:
+        with pytest.raises(ValueError, match="exactly one"):
+            ProbeSubject(number=MOBILE, digest="ab", mask=Mask.MD5)
+
+    @pytest.mark.parametrize("mask", [Mask.MD5, Mask.SHA256, Mask.SM3])
+    def test_matches_digest_of_number(self, mask: Mask) -> None:
+        subject = ProbeSubject(number=None, digest=digest(MOBILE, mask), mask=mask)
+        assert subject.matches(MOBILE)
+        assert not subject.matches("13800138001")
+
+
+class TestQuery:
+    async def test_query_maps_state_to_scene(self, make_engine: Callable[..., QueryEngine]) -> None:
+        engine = make_engine(FakeConnector(state=NetworkState.SMS_BARRED))
+        sms = await engine.query(_subject(), Scene.SMS)
+        voice = await engine.query(_subject(), Scene.VOICE)
+        assert sms.status is PhoneStatus.SHUTDOWN
+        assert voice.status is PhoneStatus.NORMAL
+
+    async def test_query_reports_number_facts(
+        self, make_engine: Callable[..., QueryEngine], clock: FrozenClock
+    ) -> None:
+        engine = make_engine(FakeConnector())
+        result = await engine.query(_subject(), Scene.REAL)
+        assert result.code is OutcomeCode.OK
+        assert result.number == MOBILE
+        assert result.basic_carrier is Carrier.CMCC
+        assert result.carrier is Carrier.CMCC
+        assert result.segment_prefix == "138"
+        assert result.province is not None
+        assert result.connector == "fake"
+        assert result.raw_code == "OK"
+        assert result.latency_ms == 12
+        assert result.observed_at == clock.now()
+        assert result.cache_hit is False
+        assert result.billable
+
+    async def test_query_ported_number(self, make_engine: Callable[..., QueryEngine]) -> None:
+        engine = make_engine(FakeConnector(carrier=Carrier.CUCC, basic_carrier=Carrier.CMCC))
+        result = await engine.query(_subject(), Scene.REAL)
+        assert result.is_ported
+        assert result.carrier is Carrier.CUCC
+
+    async def test_query_telecom_busy_reads_normal(
+        self, make_engine: Callable[..., QueryEngine]
+    ) -> None:
+        engine = make_engine(FakeConnector(state=NetworkState.BUSY))
+        result = await engine.query(_subject(TELECOM), Scene.REAL)
+        assert result.status is PhoneStatus.NORMAL
+
+    @pytest.mark.parametrize(
+        "scene", [s for s in Scene if s not in (Scene.PUBLIC, Scene.ATTRIBUTE)]
+    )
+    async def test_query_broadnet_operator_limit(
+        self, make_engine: Callable[..., QueryEngine], scene: Scene
+    ) -> None:
+        engine = make_engine(FakeConnector(carrier=Carrier.CBN))
+        result = await engine.query(_subject(), scene)
+        assert result.code is OutcomeCode.OPERATOR_LIMIT
+        assert result.status is None
+        assert not result.billable
+
+    @pytest.mark.parametrize("scene", [Scene.PUBLIC, Scene.ATTRIBUTE])
+    async def test_query_broadnet_served_scenes(
+        self, make_engine: Callable[..., QueryEngine], scene: Scene
+    ) -> None:
+        engine = make_engine(FakeConnector())
+        result = await engine.query(_subject("19212345678"), scene)
+        assert result.code is OutcomeCode.OK
+        assert result.carrier is Carrier.CBN
+
+    async def test_query_refusal_operator_limit(
+        self, make_engine: Callable[..., QueryEngine]
+    ) -> None:
+        engine = make_engine(FakeConnector(kind=OutcomeKind.REFUSED, raw_code="OperatorLimit"))
+        result = await engine.query(_subject(), Scene.REAL)
+        assert result.code is OutcomeCode.OPERATOR_LIMIT
+        assert result.raw_code == "OperatorLimit"
+        assert not result.billable
+
+    async def test_query_failure_unknown(self, make_engine: Callable[..., QueryEngine]) -> None:
+        engine = make_engine(FakeConnector(kind=OutcomeKind.FAILED, raw_code="SystemError"))
+        result = await engine.query(_subject(), Scene.REAL)
+        assert result.code is OutcomeCode.OK
+        assert result.status is PhoneStatus.UNKNOWN
+        assert not result.billable
+
+    async def test_query_connector_error_unknown(
+        self, make_engine: Callable[..., QueryEngine]
+    ) -> None:
+        engine = make_engine(FailingConnector())
+        result = await engine.query(_subject(), Scene.SMS)
+        assert result.status is PhoneStatus.UNKNOWN
+        assert result.raw_code == "SystemError"
+
+    async def test_query_timeout_unknown(self, make_engine: Callable[..., QueryEngine]) -> None:
+        connector = HangingConnector()
+        engine = make_engine(connector, timeout_seconds=0.05)
+        result = await engine.query(_subject(), Scene.REAL)
+        assert result.status is PhoneStatus.UNKNOWN
+        assert result.raw_code == "Timeout"
+        assert not result.billable
+        assert len(connector.calls) == 1
+
+    async def test_query_frequency_limit(self, make_engine: Callable[..., QueryEngine]) -> None:
+        connector = FakeConnector()
+        engine = make_engine(connector, guard="2/minute")
+        subject = _subject("13800000001")
+        results = [await engine.query(subject, Scene.REAL) for _ in range(3)]
+        assert [r.code for r in results] == [
+            OutcomeCode.OK,
+            OutcomeCode.OK,
+            OutcomeCode.FREQUENCY_LIMIT,
+        ]
+        assert results[2].status is None
+        assert not results[2].billable
+        assert len(connector.calls) == 2
+
+    async def test_query_routes_by_carrier(self, make_engine: Callable[..., QueryEngine]) -> None:
+        mobile, telecom = FakeConnector("mobile"), FakeConnector("telecom")
+        engine = make_engine({Carrier.CMCC: mobile, Carrier.CTCC: telecom})
+        first = await engine.query(_subject(MOBILE), Scene.REAL)
+        second = await engine.query(_subject(TELECOM), Scene.REAL)
+        assert first.connector == "mobile"
+        assert second.connector == "telecom"
+
+    async def test_query_digest_goes_to_fallback(
+        self, make_engine: Callable[..., QueryEngine]
+    ) -> None:
+        mobile = FakeConnector("mobile", carrier=Carrier.CMCC, basic_carrier=Carrier.CMCC)
+        engine = make_engine({Carrier.CMCC: mobile, Carrier.CTCC: FakeConnector("telecom")})
+        subject = ProbeSubject(number=None, digest=digest(MOBILE, Mask.SHA256), mask=Mask.SHA256)
+        result = await engine.query(subject, Scene.REAL)
+        assert result.connector == "mobile"
+        assert result.number == subject.digest
+        assert result.province is None
+        assert result.segment_prefix is None
+
+    async def test_query_digest_resolved_by_connector(
+        self, make_engine: Callable[..., QueryEngine]
+    ) -> None:
+        engine = make_engine(FakeConnector(number=MOBILE))
+        subject = ProbeSubject(number=None, digest=digest(MOBILE, Mask.MD5), mask=Mask.MD5)
+        result = await engine.query(subject, Scene.REAL)
+        assert result.number == subject.digest
+        assert result.segment_prefix == "138"
+        assert result.basic_carrier is Carrier.CMCC
+
+    async def test_aclose_closes_connectors(self, make_engine: Callable[..., QueryEngine]) -> None:
+        connector = FakeConnector()
+        engine = make_engine(connector)
+        await engine.aclose()
+        assert connector.closed
+
+
+class TestBillable:
+    @pytest.mark.parametrize(
+        ("scene", "state", "expected"),
+        [
+            (Scene.REAL, NetworkState.UNKNOWN, False),
+            (Scene.REAL, NetworkState.NOT_ALLOCATED, True),
+            (Scene.PUBLIC, NetworkState.DEFECT, False),
+            (Scene.LEGACY, NetworkState.DEFECT, False),
+            (Scene.LEGACY, NetworkState.SUSPENDED, True),
+            (Scene.EMPTY, NetworkState.UNKNOWN, False),
+            (Scene.EMPTY, NetworkState.NOT_ALLOCATED, True),
+            (Scene.ATTRIBUTE, NetworkState.UNKNOWN, True),
+            (Scene.VIRTUAL, NetworkState.IN_SERVICE, True),
+        ],
+    )
+    async def test_billable_per_scene(
+        self,
+        make_engine: Callable[..., QueryEngine],
+        scene: Scene,
+        state: NetworkState,
+        expected: bool,
+    ) -> None:
+        engine = make_engine(FakeConnector(state=state))
+        result = await engine.query(_subject(), scene)
+        assert result.billable is expected
+
+    async def test_billable_virtual_without_answer(
+        self, make_engine: Callable[..., QueryEngine]
+    ) -> None:
+        engine = make_engine(FakeConnector(kind=OutcomeKind.FAILED))
+        result = await engine.query(_subject(), Scene.VIRTUAL)
+        assert result.is_privacy_number is None
+        assert not result.billable
+
+
+class TestCache:
+    async def test_query_second_call_hits_cache(
+        self, make_engine: Callable[..., QueryEngine], clock: FrozenClock
+    ) -> None:
+        connector = FakeConnector()
+        engine = make_engine(connector, cache=MemoryResultCache(clock=clock))
+        first = await engine.query(_subject(), Scene.REAL)
+        clock.advance(timedelta(minutes=1))
+        second = await engine.query(_subject(), Scene.REAL)
+        assert not first.cache_hit
+        assert second.cache_hit
+        assert second.status is first.status
+        assert second.observed_at == first.observed_at
+        assert len(connector.calls) == 1
+
+    async def test_query_cache_expires_per_status(
+        self, make_engine: Callable[..., QueryEngine], clock: FrozenClock
+    ) -> None:
+        connector = FakeConnector(state=NetworkState.BUSY)
+        engine = make_engine(connector, cache=MemoryResultCache(clock=clock))
+        await engine.query(_subject(), Scene.REAL)
+        clock.advance(timedelta(seconds=61))
+        second = await engine.query(_subject(), Scene.REAL)
+        assert not second.cache_hit
+        assert len(connector.calls) == 2
+
+    async def test_query_failures_not_cached(
+        self, make_engine: Callable[..., QueryEngine], clock: FrozenClock
+    ) -> None:
+        connector = FakeConnector(kind=OutcomeKind.FAILED)
+        engine = make_engine(connector, cache=MemoryResultCache(clock=clock))
+        await engine.query(_subject(), Scene.REAL)
+        second = await engine.query(_subject(), Scene.REAL)
+        assert not second.cache_hit
+        assert len(connector.calls) == 2
+
+    async def test_query_cache_keyed_by_scene(
+        self, make_engine: Callable[..., QueryEngine], clock: FrozenClock
+    ) -> None:
+        connector = FakeConnector()
+        engine = make_engine(connector, cache=MemoryResultCache(clock=clock))
+        await engine.query(_subject(), Scene.REAL)
+        other = await engine.query(_subject(), Scene.SMS)
+        assert not other.cache_hit
+
+
+OVERRIDES = """number,status,carrier,barred,ported_to
+13800138000,NORMAL,,,
+13900000003,,,sms,
+13900000005,POWER_OFF,,,CTCC
+"""
+
+
+class TestFromSettings:
+    @pytest.fixture
+    async def engine(
+        self, settings_factory: Callable[..., Settings], tmp_path: Path
+    ) -> AsyncIterator[QueryEngine]:
+        path = tmp_path / "overrides.csv"
+        path.write_text(OVERRIDES, encoding="utf-8")
+        settings = settings_factory(simulator_overrides=path)
+        engine = QueryEngine.from_settings(settings, clock=FrozenClock(START))
+        yield engine
+        await engine.aclose()
+
+    async def test_query_override_functional_suspension(self, engine: QueryEngine) -> None:
+        subject = _subject("13900000003")
+        sms = await engine.query(subject, Scene.SMS)
+        voice = await engine.query(subject, Scene.VOICE)
+        assert sms.status is PhoneStatus.SHUTDOWN
+        assert voice.status is PhoneStatus.NORMAL
+        assert sms.connector == "simulated"
+
+    async def test_query_override_ported_to_telecom(self, engine: QueryEngine) -> None:
+        result = await engine.query(_subject("13900000005"), Scene.REAL)
+        assert result.carrier is Carrier.CTCC
+        assert result.basic_carrier is Carrier.CMCC
+        assert result.is_ported
+        # A powered-off handset on China Telecom reads as in service.
+        assert result.status is PhoneStatus.NORMAL
+
+    @pytest.mark.parametrize("mask", [Mask.MD5, Mask.SHA256, Mask.SM3])
+    async def test_query_override_digest_answers_same(
+        self, engine: QueryEngine, mask: Mask
+    ) -> None:
+        plain = await engine.query(_subject("13900000003"), Scene.SMS)
+        hashed = await engine.query(
+            ProbeSubject.from_input(digest("13900000003", mask), mask), Scene.SMS
+        )
+        assert hashed.status is plain.status
+        assert hashed.carrier is plain.carrier
+        assert hashed.province == plain.province
+
+    async def test_query_telecom_never_reports_reachability(self, engine: QueryEngine) -> None:
+        withheld = {PhoneStatus.BUSY, PhoneStatus.POWER_OFF, PhoneStatus.SUSPECTED_POWER_OFF}
+        for index in range(500):
+            result = await engine.query(_subject(f"189{index:08d}"), Scene.REAL)
+            if result.carrier is Carrier.CTCC:
+                assert result.status not in withheld
+
+    async def test_query_sms_never_busy(self, engine: QueryEngine) -> None:
+        for index in range(500):
+            result = await engine.query(_subject(f"135{index:08d}"), Scene.SMS)
+            assert result.status is not PhoneStatus.BUSY
