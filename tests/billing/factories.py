@@ -10,10 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from phonestatus.accounts import service as accounts
 from phonestatus.billing.ledger import recharge
-from phonestatus.billing.metering import QueryUsage
+from phonestatus.billing.metering import QueryUsage, record_query
 from phonestatus.billing.models import Package
 from phonestatus.billing.packages import buy_package, set_package_type
 from phonestatus.billing.payments import OfflinePaymentProvider
+from phonestatus.billing.prices import PriceList
+from phonestatus.billing.protocols import NotificationMessage
 from phonestatus.clock import Clock
 
 FOR_REAL = "PhoneNumberStatusForReal"
@@ -108,3 +110,36 @@ async def make_package(
         )
         await session.commit()
         return package
+
+
+class RecordingNotifier:
+    """A notifier that keeps every message it is asked to send."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.sent: list[NotificationMessage] = []
+        self.fail = fail
+
+    async def send(self, message: NotificationMessage) -> None:
+        if self.fail:
+            raise ConnectionError("channel is down")
+        self.sent.append(message)
+
+    def kinds(self, account_id: str) -> list[str]:
+        return [message.kind for message in self.sent if message.account_id == account_id]
+
+
+async def record_many(
+    session_factory: async_sessionmaker[AsyncSession],
+    account_id: str,
+    *,
+    at: datetime,
+    count: int,
+    prices: PriceList | None = None,
+    action: str = FOR_REAL,
+) -> None:
+    async with session_factory() as session:
+        for _ in range(count):
+            await record_query(
+                session, usage(account_id, at=at, action=action), prices=prices or PriceList()
+            )
+        await session.commit()

@@ -21,7 +21,7 @@ LI_PER_FEN = 10
 
 # Capped length so pathological input never reaches the regular expression.
 MAX_AMOUNT_TEXT_LENGTH = 32
-_AMOUNT_PATTERN = re.compile(r"(?P<sign>-?)(?P<whole>\d+)(?:\.(?P<fraction>\d+))?")
+_AMOUNT_PATTERN = re.compile(r"(?P<sign>-?)(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?")
 
 
 def parse_cny(value: str | int | Decimal, *, allow_negative: bool = False) -> int:

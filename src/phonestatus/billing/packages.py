@@ -161,10 +161,4 @@ async def quota_summary(session: AsyncSession, account_id: str, *, clock: Clock)
             )
         )
     ).one()
-    next_expiry = row[2]
-    if isinstance(next_expiry, datetime) and next_expiry.tzinfo is None:
-        # Aggregates bypass the column type, so SQLite returns a naive UTC value.
-        next_expiry = next_expiry.replace(tzinfo=now.tzinfo)
-    elif isinstance(next_expiry, str):
-        next_expiry = datetime.fromisoformat(next_expiry).replace(tzinfo=now.tzinfo)
-    return QuotaSummary(remaining=int(row[0]), packages=int(row[1]), next_expiry=next_expiry)
+    return QuotaSummary(remaining=int(row[0]), packages=int(row[1]), next_expiry=row[2])
