@@ -9,6 +9,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from phonestatus import __version__
+from phonestatus.gateway.pipeline import GatewayPipeline
+from phonestatus.gateway.routes import router as gateway_router
+from phonestatus.gateway.wiring import GatewayServices
 from phonestatus.runtime import Runtime
 from phonestatus.settings import Settings
 
@@ -20,13 +23,17 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.build(settings)
+        gateway_services = GatewayServices.from_runtime(app.state.runtime)
+        app.state.gateway = GatewayPipeline(gateway_services)
         try:
             yield
         finally:
+            await gateway_services.aclose()
             if owned:
                 await app.state.runtime.close()
 
     app = FastAPI(title="phonestatus", version=__version__, lifespan=lifespan, docs_url=None)
+    app.include_router(gateway_router)
 
     @app.get("/health")
     async def health() -> JSONResponse:

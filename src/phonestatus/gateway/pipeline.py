@@ -1,0 +1,291 @@
+"""One gateway request from bytes to envelope, with every guard in its documented order.
+
+1. parse parameters and ``Format``;
+2. verify signature, timestamp, AccessKey and nonce (``verify``);
+3. check ``Version`` and ``Action``;
+4. account guards: feature enabled, not blocked by billing, account QPS;
+5. AuthCode valid for the action (when the action takes one);
+6. run the action (engine), then record the query with ``record_query`` and
+   commit, so the record and its charge commit together;
+7. render the envelope with a RequestId, which is also in the log line.
+
+A request rejected in steps 1-4 leaves no record and no charge. From step 5
+on, every answer, an error included, is recorded (billable only when the
+action says so).
+"""
+
+from __future__ import annotations
+
+import time
+from http import HTTPStatus
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from phonestatus.accounts.errors import (
+    AuthCodeActionMismatch,
+    AuthCodeNotFound,
+    SecretDecryptionFailed,
+)
+from phonestatus.accounts.models import Account
+from phonestatus.accounts.service import (
+    check_auth_code,
+    is_feature_enabled,
+    resolve_access_key,
+    touch_access_key,
+)
+from phonestatus.billing import BlockReason, QueryUsage, account_block_reason, record_query
+from phonestatus.gateway.actions import ACTIONS, ActionCall, ActionResult, ActionSpec
+from phonestatus.gateway.actions.base import required
+from phonestatus.gateway.envelope import ResponseFormat, parse_format, render
+from phonestatus.gateway.errors import Failure, GatewayError, Problem, error_body, new_request_id
+from phonestatus.gateway.nonce import NonceStoreUnavailable
+from phonestatus.gateway.params import MAX_BODY_BYTES, ParameterEncodingError, parse_params
+from phonestatus.gateway.verify import RequestVerifier, SignedRequest, SigningKey, VerifiedRequest
+from phonestatus.gateway.wiring import GatewayServices
+from phonestatus.ratelimit import RateLimitConfigError
+
+API_VERSION = "2020-02-17"
+ACCEPTED_METHODS = frozenset({"GET", "POST"})
+RECORD_SOURCE = "api"
+
+logger = structlog.get_logger("phonestatus.gateway")
+
+
+class GatewayPipeline:
+    def __init__(self, services: GatewayServices) -> None:
+        self._services = services
+
+    async def handle(self, request: Request) -> Response:
+        request_id = new_request_id()
+        started = time.perf_counter()
+        log = logger.bind(request_id=request_id, method=request.method)
+        response_format = ResponseFormat.JSON
+        action: str | None = None
+
+        try:
+            signed = await _read_request(request)
+            response_format = parse_format(signed.params.get("Format"))
+            verified, spec = await self._authenticate(signed)
+            action = spec.name
+            log = log.bind(
+                action=action,
+                access_key_id=verified.access_key_id,
+                account_id=verified.account_id,
+                signature=verified.style.value,
+            )
+            result = await self._run(spec, verified, signed, request_id)
+            body: dict[str, object] = {"RequestId": request_id, **result.body}
+            status = HTTPStatus.OK
+            code = result.code
+        except GatewayError as exc:
+            failure: GatewayError | None = exc
+        except NonceStoreUnavailable as exc:
+            log.error("nonce_store_unavailable", error=str(exc))
+            failure = GatewayError(Failure.SERVICE_UNAVAILABLE)
+        except Exception:
+            log.exception("gateway_request_failed")
+            failure = GatewayError(Failure.INTERNAL)
+        else:
+            failure = None
+
+        if failure is not None:
+            host_id = self._services.settings.host_id
+            body = error_body(failure, request_id=request_id, host_id=host_id)
+            status, code = failure.http_status, failure.code
+
+        log.info(
+            "gateway_request",
+            code=code,
+            http_status=int(status),
+            latency_ms=round((time.perf_counter() - started) * 1000),
+        )
+        return render(
+            body,
+            status=status,
+            response_format=response_format,
+            action=action,
+            request_id=request_id,
+        )
+
+    async def _authenticate(self, signed: SignedRequest) -> tuple[VerifiedRequest, ActionSpec]:
+        services = self._services
+
+        async def resolve_key(access_key_id: str) -> SigningKey | None:
+            async with services.session_factory() as session:
+                try:
+                    return await resolve_access_key(session, access_key_id, cipher=services.cipher)
+                except SecretDecryptionFailed:
+                    logger.error("access_key_secret_undecryptable", access_key_id=access_key_id)
+                    raise GatewayError(Failure.INTERNAL) from None
+
+        verifier = RequestVerifier(
+            resolve_key=resolve_key,
+            nonce_store=services.nonce_store,
+            clock=services.clock,
+            window_seconds=services.settings.signature_window_seconds,
+        )
+        verified = await verifier.verify(signed)
+
+        if verified.version != API_VERSION:
+            raise GatewayError(
+                Failure.INVALID_VERSION,
+                detail=f"Got {(verified.version or '')[:20]!r}; expected {API_VERSION}.",
+            )
+        spec = ACTIONS.get(verified.action or "")
+        if spec is None:
+            raise GatewayError(
+                Failure.ACTION_NOT_FOUND, detail=f"Action {(verified.action or '')[:64]!r}."
+            )
+        return verified, spec
+
+    async def _run(
+        self, spec: ActionSpec, verified: VerifiedRequest, signed: SignedRequest, request_id: str
+    ) -> ActionResult:
+        services = self._services
+        call = ActionCall(
+            action=spec.name,
+            account_id=verified.account_id,
+            access_key_id=verified.access_key_id,
+            request_id=request_id,
+            params=signed.params,
+            engine=services.query_engine,
+            session_factory=services.session_factory,
+        )
+
+        async with services.session_factory() as session:
+            await self._check_account(session, verified.account_id)
+            try:
+                if spec.takes_auth_code:
+                    await self._check_auth_code(session, call, spec)
+            except GatewayError as error:
+                await self._record_failure(call, error)
+                raise
+
+        try:
+            result = await spec.handler(call)
+        except GatewayError as error:
+            await self._record_failure(call, error)
+            raise
+        await self._record(call, result)
+        return result
+
+    async def _check_account(self, session: AsyncSession, account_id: str) -> None:
+        services = self._services
+        if not await is_feature_enabled(session, account_id):
+            raise GatewayError(Failure.FEATURE_NOT_ENABLED)
+
+        reason = await account_block_reason(session, account_id)
+        if reason is BlockReason.ARREARS:
+            raise GatewayError(Failure.ACCOUNT_ARREARS)
+        if reason is BlockReason.PURGED:
+            raise GatewayError(Failure.ACCOUNT_PURGED)
+
+        account = await session.get(Account, account_id)
+        limit = (account.rate_limit if account else None) or services.settings.account_rate_limit
+        try:
+            allowed = await services.rate_limiter.hit(account_id, limit)
+        except RateLimitConfigError as exc:
+            # A broken per-account override must not lift the limit: apply the default.
+            logger.error("account_rate_limit_invalid", account_id=account_id, error=str(exc))
+            allowed = await services.rate_limiter.hit(
+                account_id, services.settings.account_rate_limit
+            )
+        if not allowed:
+            raise GatewayError(Failure.THROTTLING_USER, detail=f"The limit is {limit}.")
+
+    async def _check_auth_code(
+        self, session: AsyncSession, call: ActionCall, spec: ActionSpec
+    ) -> None:
+        code = required(call, "AuthCode", spec.dialect)
+        try:
+            await check_auth_code(session, call.account_id, code, spec.name)
+        except AuthCodeNotFound:
+            raise GatewayError.business(
+                Problem.AUTH_CODE_NOT_FOUND, spec.dialect, detail=f"AuthCode {code[:40]!r}."
+            ) from None
+        except AuthCodeActionMismatch:
+            raise GatewayError.business(
+                Problem.AUTH_CODE_ACTION_MISMATCH, spec.dialect, detail=f"AuthCode {code[:40]!r}."
+            ) from None
+
+    async def _record(self, call: ActionCall, result: ActionResult) -> None:
+        usage = QueryUsage(
+            account_id=call.account_id,
+            action=call.action,
+            request_id=call.request_id,
+            code=result.code,
+            status=result.status,
+            billable=result.billable,
+            masked_number=result.masked_number,
+            carrier=result.carrier,
+            connector=result.connector,
+            latency_ms=result.latency_ms,
+            source=RECORD_SOURCE,
+            occurred_at=self._services.clock.now(),
+        )
+        await self._commit_usage(usage, access_key_id=call.access_key_id)
+
+    async def _record_failure(self, call: ActionCall, error: GatewayError) -> None:
+        usage = QueryUsage(
+            account_id=call.account_id,
+            action=call.action,
+            request_id=call.request_id,
+            code=error.code,
+            status=None,
+            billable=False,
+            masked_number=None,
+            carrier=None,
+            connector=None,
+            latency_ms=None,
+            source=RECORD_SOURCE,
+            occurred_at=self._services.clock.now(),
+        )
+        await self._commit_usage(usage, access_key_id=call.access_key_id)
+
+    async def _commit_usage(self, usage: QueryUsage, *, access_key_id: str) -> None:
+        services = self._services
+        async with services.session_factory() as session, session.begin():
+            await record_query(session, usage, prices=services.prices)
+            await touch_access_key(session, access_key_id, clock=services.clock)
+
+
+async def _read_request(request: Request) -> SignedRequest:
+    if request.method not in ACCEPTED_METHODS:
+        raise GatewayError(Failure.UNSUPPORTED_METHOD, detail="Use GET or POST.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise GatewayError(
+            Failure.INVALID_PARAMETER,
+            name="body",
+            detail=f"The body is larger than {MAX_BODY_BYTES} bytes.",
+        )
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise GatewayError(
+            Failure.INVALID_PARAMETER,
+            name="body",
+            detail=f"The body is larger than {MAX_BODY_BYTES} bytes.",
+        )
+
+    try:
+        params = parse_params(
+            request.scope.get("query_string", b""), body, request.headers.get("content-type")
+        )
+    except ParameterEncodingError as exc:
+        raise GatewayError(Failure.INVALID_PARAMETER, name="query", detail=f"{exc}.") from None
+
+    headers: dict[str, list[str]] = {}
+    for raw_name, raw_value in request.headers.raw:
+        headers.setdefault(raw_name.decode("latin-1").lower(), []).append(
+            raw_value.decode("latin-1")
+        )
+    return SignedRequest(
+        method=request.method,
+        path=request.url.path,
+        params=params,
+        headers=headers,
+        body=body,
+    )

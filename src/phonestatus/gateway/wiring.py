@@ -1,0 +1,56 @@
+"""The gateway's collaborators, built once per process from the ``Runtime``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from phonestatus.accounts.crypto import SecretCipher
+from phonestatus.billing import PriceList
+from phonestatus.clock import Clock
+from phonestatus.detection import QueryEngine
+from phonestatus.gateway.nonce import MemoryNonceStore, NonceStore, RedisNonceStore
+from phonestatus.ratelimit import AccountRateLimiter, RateLimitStorage
+from phonestatus.runtime import Runtime
+from phonestatus.settings import Settings
+
+
+@dataclass
+class GatewayServices:
+    settings: Settings
+    session_factory: async_sessionmaker[AsyncSession]
+    cipher: SecretCipher
+    nonce_store: NonceStore
+    rate_limiter: AccountRateLimiter
+    query_engine: QueryEngine
+    prices: PriceList
+    clock: Clock
+    _closers: list[object] = field(default_factory=list)
+
+    @classmethod
+    def from_runtime(cls, runtime: Runtime) -> GatewayServices:
+        """Build the services; with ``redis_url`` set, nonces and rate limits are shared in Redis."""
+        settings = runtime.settings
+        nonce_store: NonceStore = (
+            RedisNonceStore(settings.redis_url)
+            if settings.redis_url
+            else MemoryNonceStore(clock=runtime.clock)
+        )
+        limit_storage = RateLimitStorage.from_url(settings.redis_url)
+        services = cls(
+            settings=settings,
+            session_factory=runtime.session_factory,
+            cipher=SecretCipher(runtime.secret_key),
+            nonce_store=nonce_store,
+            rate_limiter=AccountRateLimiter(storage=limit_storage),
+            query_engine=QueryEngine.from_settings(settings, clock=runtime.clock),
+            prices=PriceList.from_settings(settings),
+            clock=runtime.clock,
+        )
+        services._closers.extend([limit_storage, nonce_store, services.query_engine])
+        return services
+
+    async def aclose(self) -> None:
+        for resource in self._closers:
+            await resource.aclose()  # type: ignore[attr-defined]
