@@ -1,0 +1,166 @@
+"""Assemble a job's result file from its stored row blocks and chunk results.
+
+Results are kept per distinct number, rows per block, so writing joins the
+two. The join uses a sorted array of ``number * 1024 + result id`` (8 bytes
+per number) instead of a dict, which keeps a million-number job's index near
+8 MB. Row blocks are fetched a few at a time on the event loop while the
+writer runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from phonestatus.batch.intake import StoredRow, decode_block, decode_chunk_numbers
+from phonestatus.batch.models import BatchChunk, BatchJob, BatchRowBlock, ChunkState
+from phonestatus.batch.results import NumberResult, ResultRow
+from phonestatus.batch.writers import (
+    OutputFormat,
+    OutputLayout,
+    OutputSummary,
+    write_csv,
+    write_xlsx,
+)
+
+RESULT_ID_SLOTS = 1024
+CHUNKS_PER_FETCH = 100
+BLOCKS_PER_FETCH = 50
+
+
+class ResultIndex:
+    """Answered numbers of one job and their results, looked up by number."""
+
+    def __init__(self) -> None:
+        self._keys: array[int] = array("q")
+        self._results: list[NumberResult] = []
+        self._ids: dict[NumberResult, int] = {}
+        self._sorted = True
+
+    def add(self, number: str, result: NumberResult) -> None:
+        result_id = self._ids.get(result)
+        if result_id is None:
+            result_id = len(self._results)
+            if result_id >= RESULT_ID_SLOTS:
+                raise ValueError(f"more than {RESULT_ID_SLOTS} distinct results in one job")
+            self._ids[result] = result_id
+            self._results.append(result)
+        self._keys.append(int(number) * RESULT_ID_SLOTS + result_id)
+        self._sorted = False
+
+    def get(self, number: str) -> NumberResult | None:
+        if not self._sorted:
+            self._keys = array("q", sorted(self._keys))
+            self._sorted = True
+        base = int(number) * RESULT_ID_SLOTS
+        position = bisect.bisect_left(self._keys, base)
+        if position < len(self._keys) and self._keys[position] // RESULT_ID_SLOTS == int(number):
+            return self._results[self._keys[position] % RESULT_ID_SLOTS]
+        return None
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+async def load_result_index(
+    session_factory: async_sessionmaker[AsyncSession], job_id: str
+) -> ResultIndex:
+    index = ResultIndex()
+    last_chunk = -1
+    while True:
+        async with session_factory() as session:
+            rows = (
+                await session.execute(
+                    select(BatchChunk.chunk_no, BatchChunk.numbers, BatchChunk.results)
+                    .where(
+                        BatchChunk.job_id == job_id,
+                        BatchChunk.chunk_no > last_chunk,
+                        BatchChunk.state == ChunkState.DONE.value,
+                    )
+                    .order_by(BatchChunk.chunk_no)
+                    .limit(CHUNKS_PER_FETCH)
+                )
+            ).all()
+        if not rows:
+            return index
+        for chunk_no, numbers, results in rows:
+            last_chunk = chunk_no
+            for item, values in zip(decode_chunk_numbers(numbers), results, strict=True):
+                index.add(item.number, NumberResult.from_list(values))
+
+
+def result_row(stored: StoredRow, index: ResultIndex) -> ResultRow:
+    result = index.get(stored.number) if stored.number is not None else None
+    return ResultRow(
+        row_number=stored.row_number,
+        cells=stored.cells,
+        number=stored.number,
+        result=result,
+        duplicate=stored.duplicate,
+        reason_code=stored.reason_code,
+        reason_zh=stored.reason_zh,
+    )
+
+
+async def export_job(
+    session_factory: async_sessionmaker[AsyncSession],
+    job: BatchJob,
+    path: Path,
+    output_format: OutputFormat,
+    *,
+    sheet_per_status: bool = False,
+) -> OutputSummary:
+    """Write the job's result file to ``path``; rows not yet answered read NOT_QUERIED."""
+    index = await load_result_index(session_factory, job.id)
+    loop = asyncio.get_running_loop()
+    layout = OutputLayout(
+        source_header=tuple(job.source_header) if job.source_header else None,
+        source_width=job.source_width,
+    )
+
+    def fetch(first_block: int) -> list[bytes]:
+        future = asyncio.run_coroutine_threadsafe(
+            _fetch_blocks(session_factory, job.id, first_block), loop
+        )
+        return future.result()
+
+    def rows() -> Iterator[ResultRow]:
+        for first_block in range(0, job.block_count, BLOCKS_PER_FETCH):
+            for payload in fetch(first_block):
+                for stored in decode_block(payload):
+                    yield result_row(stored, index)
+
+    if output_format is OutputFormat.CSV:
+        return await asyncio.to_thread(write_csv, path, layout, rows())
+    facts = [
+        ("任务 Job", job.id),
+        ("文件 File", job.source_name),
+        ("状态 State", job.state),
+        ("查询号码数 Numbers queried", job.queried_numbers),
+        ("计费号码数 Billable numbers", job.billable_numbers),
+    ]
+    return await asyncio.to_thread(
+        lambda: write_xlsx(path, layout, rows(), job_facts=facts, sheet_per_status=sheet_per_status)
+    )
+
+
+async def _fetch_blocks(
+    session_factory: async_sessionmaker[AsyncSession], job_id: str, first_block: int
+) -> list[bytes]:
+    async with session_factory() as session:
+        payloads = await session.scalars(
+            select(BatchRowBlock.payload)
+            .where(
+                BatchRowBlock.job_id == job_id,
+                BatchRowBlock.block_no >= first_block,
+                BatchRowBlock.block_no < first_block + BLOCKS_PER_FETCH,
+            )
+            .order_by(BatchRowBlock.block_no)
+        )
+        return list(payloads)

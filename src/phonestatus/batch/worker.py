@@ -1,0 +1,376 @@
+"""The batch worker: claim a chunk, query its numbers, commit results and billing together.
+
+Exactly-once billing rests on one transaction per chunk: the chunk's results,
+its state change from pending to done, one ``record_query`` per number and
+the job's counters commit together or not at all. The state change is a
+guarded ``UPDATE ... WHERE state = 'pending'``, so a chunk that another
+worker finished first is rolled back without billing. A worker killed at any
+point leaves its chunk pending and the next worker queries it again.
+
+Claiming differs by database:
+
+- PostgreSQL: the claim is ``SELECT ... FOR UPDATE SKIP LOCKED`` inside the
+  chunk's transaction, so several processes share one job without ever
+  querying the same chunk twice.
+- SQLite: one writer at a time, so the chunk is read, queried outside any
+  transaction and then committed in a short write transaction; the guard
+  above protects billing if a second process runs anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import case, exists, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from phonestatus.accounts.models import Account
+from phonestatus.batch.intake import ChunkNumber, decode_chunk_numbers
+from phonestatus.batch.models import (
+    CLAIMABLE_STATES,
+    BatchChunk,
+    BatchJob,
+    BatchJobCount,
+    ChunkState,
+    JobState,
+)
+from phonestatus.batch.results import NumberResult
+from phonestatus.batch.webhooks import WebhookSender
+from phonestatus.billing import PriceList, QueryUsage, account_block_reason, record_query
+from phonestatus.billing.errors import QueryAlreadyRecorded
+from phonestatus.clock import Clock
+from phonestatus.detection import ProbeSubject, QueryEngine, QueryResult, Scene
+from phonestatus.logs import mask_number
+from phonestatus.ratelimit import AccountRateLimiter
+
+log = structlog.get_logger(__name__)
+
+# How long a lane waits before asking the account limiter again.
+THROTTLE_WAIT_SECONDS = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedChunk:
+    job_id: str
+    chunk_no: int
+    account_id: str
+    scene: Scene
+    action: str
+    rate_limit: str
+    numbers: list[ChunkNumber]
+
+
+class BatchWorker:
+    """Processes pending chunks of queued and running jobs, oldest job first."""
+
+    def __init__(
+        self,
+        *,
+        session_factory: async_sessionmaker[AsyncSession],
+        engine: QueryEngine,
+        prices: PriceList,
+        clock: Clock,
+        rate_limiter: AccountRateLimiter | None,
+        default_rate_limit: str,
+        concurrency: int = 64,
+        poll_seconds: float = 1.0,
+        webhooks: WebhookSender | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self._engine = engine
+        self._prices = prices
+        self._clock = clock
+        self._rate_limiter = rate_limiter
+        self._default_rate_limit = default_rate_limit
+        self._concurrency = concurrency
+        self._poll_seconds = poll_seconds
+        self._webhooks = webhooks
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        bind = session_factory.kw.get("bind")
+        self._is_postgresql = bind is not None and bind.dialect.name == "postgresql"
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set; when idle, deliver webhooks and poll again."""
+        log.info("batch_worker_started", worker_id=self.worker_id)
+        try:
+            while not stop.is_set():
+                try:
+                    busy = await self.run_once()
+                    if not busy and self._webhooks is not None:
+                        await self._webhooks.deliver_due()
+                except Exception:
+                    # The chunk's transaction rolled back, so nothing is half-billed;
+                    # wait a poll interval so a persistent error does not spin.
+                    log.exception("batch_worker_error", worker_id=self.worker_id)
+                    busy = False
+                if not busy:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=self._poll_seconds)
+        finally:
+            log.info("batch_worker_stopped", worker_id=self.worker_id)
+
+    async def run_until_idle(self, job_id: str | None = None) -> None:
+        """Process chunks until none is claimable (of ``job_id`` when given)."""
+        while await self.run_once(job_id):
+            pass
+        if self._webhooks is not None:
+            await self._webhooks.deliver_due()
+
+    async def run_once(self, job_id: str | None = None) -> bool:
+        """Process one chunk; return False when there was none to claim."""
+        if self._is_postgresql:
+            claimed = await self._process_locked(job_id)
+        else:
+            claimed = await self._process_optimistic(job_id)
+        if claimed is None:
+            return False
+        await self._finish_if_done(claimed.job_id)
+        return True
+
+    async def _process_locked(self, job_id: str | None) -> ClaimedChunk | None:
+        async with self._session_factory() as session, session.begin():
+            claimed = await self._claim(session, job_id, lock=True)
+            if claimed is None:
+                return None
+            if await self._pause_if_blocked(session, claimed):
+                return claimed
+            results = await self._query_chunk(claimed)
+            await self._persist(session, claimed, results)
+        return claimed
+
+    async def _process_optimistic(self, job_id: str | None) -> ClaimedChunk | None:
+        async with self._session_factory() as session:
+            claimed = await self._claim(session, job_id, lock=False)
+            if claimed is None:
+                return None
+            blocked = await self._pause_if_blocked(session, claimed)
+            await session.commit()
+        if blocked:
+            return claimed
+
+        results = await self._query_chunk(claimed)
+        async with self._session_factory() as session, session.begin():
+            await self._persist(session, claimed, results)
+        return claimed
+
+    async def _claim(
+        self, session: AsyncSession, job_id: str | None, *, lock: bool
+    ) -> ClaimedChunk | None:
+        statement: Any = (
+            select(
+                BatchChunk.job_id,
+                BatchChunk.chunk_no,
+                BatchChunk.numbers,
+                BatchJob.account_id,
+                BatchJob.scene,
+                BatchJob.action,
+                Account.rate_limit,
+            )
+            .join(BatchJob, BatchJob.id == BatchChunk.job_id)
+            .join(Account, Account.id == BatchJob.account_id)
+            .where(
+                BatchChunk.state == ChunkState.PENDING.value,
+                BatchJob.state.in_(CLAIMABLE_STATES),
+            )
+            .order_by(BatchJob.created_at, BatchJob.id, BatchChunk.chunk_no)
+            .limit(1)
+        )
+        if job_id is not None:
+            statement = statement.where(BatchChunk.job_id == job_id)
+        if lock:
+            statement = statement.with_for_update(of=BatchChunk, skip_locked=True)
+        row = (await session.execute(statement)).first()
+        if row is None:
+            return None
+        return ClaimedChunk(
+            job_id=row.job_id,
+            chunk_no=row.chunk_no,
+            account_id=row.account_id,
+            scene=Scene(row.scene),
+            action=row.action,
+            rate_limit=row.rate_limit or self._default_rate_limit,
+            numbers=decode_chunk_numbers(row.numbers),
+        )
+
+    async def _pause_if_blocked(self, session: AsyncSession, claimed: ClaimedChunk) -> bool:
+        """Pause the job of an account in arrears (or purged); return whether it was paused."""
+        reason = await account_block_reason(session, claimed.account_id)
+        if reason is None:
+            return False
+        await session.execute(
+            update(BatchJob)
+            .where(BatchJob.id == claimed.job_id, BatchJob.state.in_(CLAIMABLE_STATES))
+            .values(
+                state=JobState.PAUSED.value,
+                state_reason=f"account queries are suspended ({reason.value}); "
+                "resume the job once the account is active",
+            )
+        )
+        log.warning("batch_job_paused", job_id=claimed.job_id, reason=reason.value)
+        return True
+
+    async def _query_chunk(self, claimed: ClaimedChunk) -> list[QueryResult]:
+        numbers = claimed.numbers
+        results: list[QueryResult | None] = [None] * len(numbers)
+        cursor = iter(range(len(numbers)))
+
+        async def lane() -> None:
+            for index in cursor:
+                await self._throttle(claimed)
+                subject = ProbeSubject.for_number(numbers[index].number)
+                # NOTE: refusals (OperatorLimit, RequestFrequencyLimit) are reported as
+                # they come and not retried; such rows are free and can be resubmitted.
+                results[index] = await self._engine.query(subject, claimed.scene)
+
+        lanes = min(self._concurrency, len(numbers))
+        await asyncio.gather(*(lane() for _ in range(lanes)))
+        return [result for result in results if result is not None]
+
+    async def _throttle(self, claimed: ClaimedChunk) -> None:
+        if self._rate_limiter is None:
+            return
+        # A polling wait: the limiter may be shared through Redis with other processes,
+        # so there is no local event that says when capacity returns.
+        while not await self._rate_limiter.hit(claimed.account_id, claimed.rate_limit):  # noqa: ASYNC110
+            await asyncio.sleep(THROTTLE_WAIT_SECONDS)
+
+    async def _persist(
+        self, session: AsyncSession, claimed: ClaimedChunk, results: list[QueryResult]
+    ) -> bool:
+        """Store results, mark the chunk done and bill each number; False if already done."""
+        now = self._clock.now()
+        stored = [_number_result(result).to_list() for result in results]
+        done = await session.execute(
+            update(BatchChunk)
+            .where(
+                BatchChunk.job_id == claimed.job_id,
+                BatchChunk.chunk_no == claimed.chunk_no,
+                BatchChunk.state == ChunkState.PENDING.value,
+            )
+            .values(
+                state=ChunkState.DONE.value,
+                results=stored,
+                completed_by=self.worker_id[:64],
+                completed_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            # Nothing was written in this transaction, so committing it is harmless.
+            log.info("batch_chunk_already_done", job_id=claimed.job_id, chunk_no=claimed.chunk_no)
+            return False
+
+        counts: Counter[str] = Counter()
+        billable = 0
+        for item, result in zip(claimed.numbers, results, strict=True):
+            await self._bill(session, claimed, item, result, now)
+            billable += int(result.billable)
+            counts[f"status:{_number_result(result).outcome}"] += 1
+            if result.carrier is not None:
+                counts[f"carrier:{result.carrier.value}"] += 1
+
+        await session.execute(
+            update(BatchJob)
+            .where(BatchJob.id == claimed.job_id)
+            .values(
+                queried_numbers=BatchJob.queried_numbers + len(results),
+                billable_numbers=BatchJob.billable_numbers + billable,
+                state=_running_state(),
+                started_at=_coalesce_started(now),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await self._add_counts(session, claimed.job_id, counts)
+        return True
+
+    async def _bill(
+        self,
+        session: AsyncSession,
+        claimed: ClaimedChunk,
+        item: ChunkNumber,
+        result: QueryResult,
+        now: datetime,
+    ) -> None:
+        usage = QueryUsage(
+            account_id=claimed.account_id,
+            action=claimed.action,
+            request_id=f"{claimed.job_id}:{item.row_number}",
+            code=result.code.value,
+            status=result.scene_status,
+            billable=result.billable,
+            masked_number=mask_number(item.number),
+            carrier=result.carrier.value if result.carrier is not None else None,
+            connector=result.connector,
+            latency_ms=result.latency_ms,
+            source="batch",
+            occurred_at=now,
+        )
+        try:
+            await record_query(session, usage, prices=self._prices)
+        except QueryAlreadyRecorded:
+            # Unreachable while the chunk guard holds; never charge a row twice.
+            log.error("batch_row_already_recorded", request_id=usage.request_id)
+
+    async def _add_counts(self, session: AsyncSession, job_id: str, counts: Counter[str]) -> None:
+        if not counts:
+            return
+        rows = [{"job_id": job_id, "key": key, "count": count} for key, count in counts.items()]
+        insert_statement: Any = (
+            postgresql.insert(BatchJobCount)
+            if self._is_postgresql
+            else sqlite.insert(BatchJobCount)
+        )
+        statement = insert_statement.on_conflict_do_update(
+            index_elements=["job_id", "key"],
+            set_={"count": BatchJobCount.count + insert_statement.excluded.count},
+        )
+        await session.execute(statement, rows)
+
+    async def _finish_if_done(self, job_id: str) -> None:
+        # Whichever worker commits the last chunk sees no pending chunk left, because
+        # its own commit came after every other chunk's commit it could race with.
+        now = self._clock.now()
+        pending = exists().where(
+            BatchChunk.job_id == job_id, BatchChunk.state == ChunkState.PENDING.value
+        )
+        async with self._session_factory() as session, session.begin():
+            result = await session.execute(
+                update(BatchJob)
+                .where(BatchJob.id == job_id, BatchJob.state.in_(CLAIMABLE_STATES), ~pending)
+                .values(state=JobState.COMPLETED.value, finished_at=now, state_reason=None)
+                .execution_options(synchronize_session=False)
+            )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            log.info("batch_job_completed", job_id=job_id)
+
+
+def _number_result(result: QueryResult) -> NumberResult:
+    return NumberResult(
+        code=result.code.value,
+        status=result.scene_status,
+        carrier=result.carrier.value if result.carrier is not None else None,
+        billable=result.billable,
+        ported=result.is_ported,
+    )
+
+
+def _running_state() -> Any:
+    return case(
+        (BatchJob.state == JobState.QUEUED.value, JobState.RUNNING.value),
+        else_=BatchJob.state,
+    )
+
+
+def _coalesce_started(now: datetime) -> Any:
+    # The literal carries the column type so SQLite stores it in the same UTC form.
+    return func.coalesce(BatchJob.started_at, literal(now, BatchJob.__table__.c.started_at.type))
