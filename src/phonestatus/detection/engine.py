@@ -280,6 +280,9 @@ class QueryEngine:
 
 def _code_for(outcome: ProbeOutcome, carrier: Carrier | None, scene: Scene) -> OutcomeCode:
     if outcome.kind is OutcomeKind.REFUSED:
+        # An upstream service may apply the per-number rule itself.
+        if outcome.raw_code == OutcomeCode.FREQUENCY_LIMIT.value:
+            return OutcomeCode.FREQUENCY_LIMIT
         return OutcomeCode.OPERATOR_LIMIT
     if carrier is Carrier.CBN and scene not in BROADNET_SCENES:
         return OutcomeCode.OPERATOR_LIMIT
