@@ -157,4 +157,10 @@ def attribute(digits: str) -> Attribution:
     Never raises: anything that is not 11 ASCII digits starting with 1, and
     any block missing from the data, yields ``Attribution(None, None)``.
     """
-    return (_index or load_index()).lookup(digits)
+    index = _index if _index is not None else load_index()
+    if len(digits) != _NUMBER_DIGITS or not (digits.isdigit() and digits.isascii()):
+        return UNKNOWN
+    if digits[0] != "1":
+        return UNKNOWN
+    # Inlined AttributionIndex.lookup: this runs once per queried number.
+    return index.attributions[index.blocks[int(digits[1:BLOCK_DIGITS])]]

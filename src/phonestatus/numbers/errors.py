@@ -80,14 +80,16 @@ class NumberParseError(ValueError):
     """User input that is not a supported mainland mobile number."""
 
     def __init__(self, text: str, reason: ParseErrorReason) -> None:
+        # The message is built in __str__, not here: batch imports raise this
+        # for many rows and read only the reason of most of them. The args
+        # are the constructor's, so the error pickles between processes.
         self.input = shorten_for_display(text)
         self.reason = reason
-        super().__init__(f"invalid mobile number {self.input!r}: {reason.description_en}")
+        super().__init__(self.input, reason)
+
+    def __str__(self) -> str:
+        return f"invalid mobile number {self.input!r}: {self.reason.description_en}"
 
     @property
     def message_zh(self) -> str:
         return f"号码“{self.input}”无效：{self.reason.description_zh}"
-
-    def __reduce__(self) -> tuple[type[NumberParseError], tuple[str, ParseErrorReason]]:
-        # Rebuild from the fields, so the error survives pickling between batch worker processes.
-        return (NumberParseError, (self.input, self.reason))

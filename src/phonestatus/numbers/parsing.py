@@ -20,7 +20,14 @@ import unicodedata
 from dataclasses import dataclass
 
 from phonestatus.numbers.errors import NumberParseError, ParseErrorReason
-from phonestatus.numbers.segments import NumberKind, Segment, lookup_segment
+from phonestatus.numbers.segments import SEGMENT_TABLE, NumberKind, Segment
+
+# Segments parsing accepts, by 4-digit prefix: all but UNALLOCATED.
+_SUPPORTED_BY_PREFIX4 = {
+    prefix4: segment
+    for prefix4, segment in SEGMENT_TABLE.by_prefix4.items()
+    if segment.kind is not NumberKind.UNALLOCATED
+}
 
 # Inputs longer than this are rejected before any other work. The longest
 # realistic form, a tel: URI with parameters, fits in well under 100 characters.
@@ -37,7 +44,8 @@ IP_DIALLING_PREFIXES = frozenset({"17951", "12593", "17911", "17909", "17908"})
 MOBILE_SECOND_DIGITS = frozenset("3456789")
 
 # Characters a number may contain once normalised, besides digits and "+".
-_SEPARATORS = frozenset(" -.()/,")
+_SEPARATOR_DELETION = str.maketrans("", "", " -.()/,")
+_ASCII_SEPARATOR_DELETION = str.maketrans("", "", " -()/,_[]{}\t\n\v\f\r\x1c\x1d\x1e\x1f")
 _URI_SCHEMES = ("tel:", "callto:", "sms:")
 
 _DECIMAL_WITH_ZERO_FRACTION = re.compile(r"\d+\.0+")
@@ -122,12 +130,25 @@ def parse_mobile(text: str) -> MobileNumber:
     number, has the wrong number of digits, is a landline or foreign number,
     lost digits in a spreadsheet, or falls in no supported segment.
     """
-    # Fast path: already canonical, which is most API traffic.
-    if len(text) == MOBILE_DIGITS and text.isascii() and text.isdigit() and text[0] == "1":
-        return _mobile_from_national(text, text)
+    # Fast path for input that is already canonical, which is most API traffic.
+    if len(text) == MOBILE_DIGITS and text.isdigit() and text.isascii():
+        segment = _SUPPORTED_BY_PREFIX4.get(text[:4])
+        if segment is not None:
+            return MobileNumber(text, segment)
 
     if len(text) > MAX_INPUT_CHARS:
         raise NumberParseError(text, ParseErrorReason.TOO_LONG)
+
+    # Quick path for ASCII digits with an optional leading "+" and separators
+    # that need no interpretation. The general path below maps such text to
+    # the same digits; "." is left to it because of spreadsheet decimals.
+    if text.isascii():
+        compact = text.translate(_ASCII_SEPARATOR_DELETION)
+        has_plus = compact[:1] == "+"
+        digits = compact[1:] if has_plus else compact
+        if digits.isdigit():
+            national = _national_number(digits, has_plus=has_plus, text=text)
+            return _mobile_from_national(national, text)
 
     cleaned = _strip_wrapping(text.translate(_TABLE).strip(), text)
     has_plus, digits = _split_digits(cleaned, text)
@@ -141,24 +162,26 @@ def _strip_wrapping(cleaned: str, text: str) -> str:
         raise NumberParseError(text, ParseErrorReason.EMPTY)
 
     # Formula protection: ="13800138000" or =13800138000.
-    if cleaned.startswith("="):
+    if cleaned[0] == "=":
         cleaned = cleaned[1:].strip()
     if len(cleaned) >= 2 and cleaned[0] == cleaned[-1] and cleaned[0] in "\"'":
         cleaned = cleaned[1:-1].strip()
     # Text-forcing apostrophe: '13800138000.
-    if cleaned.startswith("'"):
+    if cleaned[:1] == "'":
         cleaned = cleaned[1:].strip()
 
-    lowered = cleaned.lower()
-    for scheme in _URI_SCHEMES:
-        if lowered.startswith(scheme):
-            # RFC 3966: parameters such as ;phone-context= follow the number.
-            cleaned = cleaned[len(scheme) :].lstrip("/").split(";", 1)[0].strip()
-            break
+    if ":" in cleaned:
+        lowered = cleaned.lower()
+        for scheme in _URI_SCHEMES:
+            if lowered.startswith(scheme):
+                # RFC 3966: parameters such as ;phone-context= follow the number.
+                cleaned = cleaned[len(scheme) :].lstrip("/").split(";", 1)[0].strip()
+                break
 
-    if _SCIENTIFIC_NOTATION.fullmatch(cleaned):
+    # The character tests keep the regular expressions off the common path.
+    if ("e" in cleaned or "E" in cleaned) and _SCIENTIFIC_NOTATION.fullmatch(cleaned):
         raise NumberParseError(text, ParseErrorReason.PRECISION_LOST)
-    if _DECIMAL_WITH_ZERO_FRACTION.fullmatch(cleaned):
+    if "." in cleaned and _DECIMAL_WITH_ZERO_FRACTION.fullmatch(cleaned):
         cleaned = cleaned.split(".", 1)[0]
 
     if not cleaned:
@@ -167,20 +190,18 @@ def _strip_wrapping(cleaned: str, text: str) -> str:
 
 
 def _split_digits(cleaned: str, text: str) -> tuple[bool, str]:
-    """Return whether the number starts with "+" and its digits, checking every other character."""
-    digits: list[str] = []
-    has_plus = False
-    for char in cleaned:
-        if "0" <= char <= "9":
-            digits.append(char)
-        elif char == "+" and not digits and not has_plus:
-            has_plus = True
-        elif char not in _SEPARATORS:
-            raise NumberParseError(text, ParseErrorReason.NOT_A_NUMBER)
+    """Return whether the number starts with "+", and its digits.
 
-    if not digits:
+    Raises ``NumberParseError`` when anything but separators remains, or a
+    "+" follows a digit.
+    """
+    compact = cleaned.translate(_SEPARATOR_DELETION)
+    has_plus = compact[:1] == "+"
+    digits = compact[1:] if has_plus else compact
+    # isdigit() is False for "" and isascii() rules out other scripts' digit-like characters.
+    if not (digits.isdigit() and digits.isascii()):
         raise NumberParseError(text, ParseErrorReason.NOT_A_NUMBER)
-    return has_plus, "".join(digits)
+    return has_plus, digits
 
 
 def _national_number(digits: str, *, has_plus: bool, text: str) -> str:
@@ -242,7 +263,7 @@ def _mobile_from_national(national: str, text: str) -> MobileNumber:
     if len(national) > MOBILE_DIGITS:
         raise NumberParseError(text, ParseErrorReason.TOO_LONG)
 
-    segment = lookup_segment(national)
-    if segment is None or segment.kind is NumberKind.UNALLOCATED:
+    segment = _SUPPORTED_BY_PREFIX4.get(national[:4])
+    if segment is None:
         raise NumberParseError(text, ParseErrorReason.UNSUPPORTED_SEGMENT)
-    return MobileNumber(digits=national, segment=segment)
+    return MobileNumber(national, segment)
