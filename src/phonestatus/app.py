@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from phonestatus import __version__
+from phonestatus.billing.settlement import start_settlement
 from phonestatus.gateway.pipeline import GatewayPipeline
 from phonestatus.gateway.routes import router as gateway_router
 from phonestatus.gateway.wiring import GatewayServices
@@ -25,9 +26,15 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         app.state.runtime = runtime or Runtime.build(settings)
         gateway_services = GatewayServices.from_runtime(app.state.runtime)
         app.state.gateway = GatewayPipeline(gateway_services)
+        stop_settlement = start_settlement(
+            app.state.runtime.session_factory,
+            app.state.runtime.settings,
+            clock=app.state.runtime.clock,
+        )
         try:
             yield
         finally:
+            await stop_settlement()
             await gateway_services.aclose()
             if owned:
                 await app.state.runtime.close()

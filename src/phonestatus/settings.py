@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     notify_smtp_sender: str = Field(
         default="phonestatus@localhost", description="From address of notification emails"
     )
+    billing_settlement_enabled: bool = Field(
+        default=True, description="settle billing cycles periodically inside `phonestatus serve`"
+    )
 
     # Batch
     batch_max_file_bytes: int = Field(

@@ -48,22 +48,27 @@ async def lock_account(session: AsyncSession, account_id: str, *, clock: Clock) 
     holds the row lock until commit, and on SQLite the write takes the
     database's single write lock. Raises ``BillingAccountNotFound``.
     """
-    if await session.scalar(select(Account.id).where(Account.id == account_id)) is None:
-        raise BillingAccountNotFound(account_id)
-
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.execute(
-        insert(BillingAccount)
-        .values(account_id=account_id, lock_version=0, created_at=clock.now())
-        .on_conflict_do_nothing(index_elements=["account_id"])
-    )
-    await session.execute(
+    # The UPDATE comes first so that on SQLite the transaction's first statement
+    # is a write: a read-only transaction that later writes can fail at once
+    # with "database is locked" instead of waiting for the lock.
+    bump = (
         update(BillingAccount)
         .where(BillingAccount.account_id == account_id)
         .values(lock_version=BillingAccount.lock_version + 1)
+        .returning(BillingAccount.account_id)
         .execution_options(synchronize_session=False)
     )
+    if await session.scalar(bump) is None:
+        if await session.scalar(select(Account.id).where(Account.id == account_id)) is None:
+            raise BillingAccountNotFound(account_id)
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        await session.execute(
+            insert(BillingAccount)
+            .values(account_id=account_id, lock_version=0, created_at=clock.now())
+            .on_conflict_do_nothing(index_elements=["account_id"])
+        )
+        await session.scalar(bump)
     state = await session.scalar(
         select(BillingAccount)
         .where(BillingAccount.account_id == account_id)
@@ -197,3 +202,37 @@ async def apply_balance_state(
             account.suspended_at = None
         return True
     return False
+
+
+DEMO_BALANCE_REFERENCE = "demo-starting-balance"
+# What `phonestatus quickstart` gives its demo account: 100 CNY, once.
+DEMO_STARTING_BALANCE_LI = 100_000
+
+
+async def grant_demo_balance(
+    session: AsyncSession, account_id: str, amount_li: int, *, clock: Clock
+) -> int:
+    """Credit a demo account's starting balance once; return the balance afterwards.
+
+    Re-running it finds the earlier credit by its reference and adds nothing.
+    """
+    await lock_account(session, account_id, clock=clock)
+    granted = await session.scalar(
+        select(LedgerEntry.id).where(
+            LedgerEntry.account_id == account_id,
+            LedgerEntry.kind == LedgerKind.RECHARGE.value,
+            LedgerEntry.reference == DEMO_BALANCE_REFERENCE,
+        )
+    )
+    if granted is None:
+        await post_entry(
+            session,
+            account_id,
+            kind=LedgerKind.RECHARGE,
+            amount_li=amount_li,
+            channel="offline",
+            reference=DEMO_BALANCE_REFERENCE,
+            memo="starting balance of the quickstart demo account",
+            clock=clock,
+        )
+    return await balance_li(session, account_id)

@@ -19,6 +19,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 import structlog
 from sqlalchemy import func, select, update
@@ -299,14 +300,21 @@ async def purge_due_accounts(
     return purged
 
 
-def settlement_options(settings: Settings) -> dict[str, object]:
+class SettlementOptions(TypedDict):
+    cycle: timedelta
+    grace: timedelta
+    low_balance_li: int
+    notifier: Notifier
+
+
+def settlement_options(settings: Settings) -> SettlementOptions:
     """Return the ``settle_due_cycles`` keyword arguments the settings configure."""
-    return {
-        "cycle": timedelta(minutes=settings.billing_cycle_minutes),
-        "grace": timedelta(seconds=settings.billing_settlement_grace_seconds),
-        "low_balance_li": parse_cny(settings.billing_low_balance_cny),
-        "notifier": notifier_from_settings(settings),
-    }
+    return SettlementOptions(
+        cycle=timedelta(minutes=settings.billing_cycle_minutes),
+        grace=timedelta(seconds=settings.billing_settlement_grace_seconds),
+        low_balance_li=parse_cny(settings.billing_low_balance_cny),
+        notifier=notifier_from_settings(settings),
+    )
 
 
 async def settlement_loop(
@@ -319,7 +327,7 @@ async def settlement_loop(
     options = settlement_options(settings)
     while True:
         try:
-            await settle_due_cycles(session_factory, clock=clock, **options)  # type: ignore[arg-type]
+            await settle_due_cycles(session_factory, clock=clock, **options)
         except Exception as exc:
             # Fail closed and retry later: unbilled usage stays unbilled, never lost.
             log.exception("billing.settlement_run_failed", error=str(exc))
@@ -329,7 +337,17 @@ async def settlement_loop(
 def start_settlement(
     session_factory: async_sessionmaker[AsyncSession], settings: Settings, *, clock: Clock
 ) -> Callable[[], Awaitable[None]]:
-    """Start ``settlement_loop`` as a background task; return the coroutine function that stops it."""
+    """Start ``settlement_loop`` as a background task; return the coroutine function that stops it.
+
+    With ``billing_settlement_enabled`` off nothing starts and the stop does nothing.
+    """
+    if not settings.billing_settlement_enabled:
+
+        async def nothing_to_stop() -> None:
+            return None
+
+        return nothing_to_stop
+
     task = asyncio.create_task(
         settlement_loop(session_factory, settings, clock=clock), name="billing-settlement"
     )

@@ -527,7 +527,11 @@ async def _quickstart_extras(
     Returns extra facts to show, as ``{"Label": "value"}``; they are added to
     the ``--json`` object and printed in the text output. Billing fills this.
     """
-    return {}
+    from phonestatus.billing.ledger import DEMO_STARTING_BALANCE_LI, grant_demo_balance
+    from phonestatus.billing.money import format_cny
+
+    balance = await grant_demo_balance(session, account.id, DEMO_STARTING_BALANCE_LI, clock=clock)
+    return {"Balance": format_cny(balance)}
 
 
 async def _prepare_demo(
