@@ -99,7 +99,7 @@ class TestParseMobileProperties:
 
     @PROPERTY_SETTINGS
     @given(st.text(max_size=200))
-    def test_parse_mobile_any_text_parses_or_raises_parse_error(self, text: str) -> None:
+    def test_parse_mobile_arbitrary_text(self, text: str) -> None:
         try:
             number = parse_mobile(text)
         except NumberParseError as error:

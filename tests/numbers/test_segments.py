@@ -163,7 +163,7 @@ class TestSegmentTable:
 
         assert len(prefixes) == len(set(prefixes))
 
-    def test_load_segment_table_four_digit_rows_under_known_three(self) -> None:
+    def test_four_digit_rows_outside_three_digit_rows(self) -> None:
         table = load_segment_table()
         three_digit = {s.prefix for s in table.segments if len(s.prefix) == 3}
         four_digit = {s.prefix for s in table.segments if len(s.prefix) == 4}

@@ -21,7 +21,7 @@ BLOCK_DIGITS = 7
 _BLOCK_COUNT = 10 ** (BLOCK_DIGITS - 1)
 _NUMBER_DIGITS = 11
 _COUNTRY_CODE = "86"
-# Second digits of mobile numbers; the data's other 1x prefixes are landline area codes (10 Beijing).
+# Second digits of mobile numbers. The data's other 1x prefix is Beijing's landline area code 10.
 _MOBILE_SECOND_DIGITS = frozenset("3456789")
 
 # Provinces whose data entries carry no 省 suffix: the four municipalities,

@@ -58,8 +58,8 @@ _DESCRIPTIONS: dict[ParseErrorReason, tuple[str, str]] = {
         "号段未分配或不受支持",
     ),
     ParseErrorReason.PRECISION_LOST: (
-        "a spreadsheet stored it in scientific notation and lost digits; "
-        "format the column as text and export it again",
+        "a spreadsheet stored it in scientific notation and lost digits, "
+        "so format the column as text and export it again",
         "表格以科学计数法保存，已丢失数字；请将该列设为文本格式后重新导出",
     ),
     ParseErrorReason.FOREIGN_NUMBER: (

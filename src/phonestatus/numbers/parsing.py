@@ -1,12 +1,12 @@
 """Parse any realistic written form of a mainland mobile number into its canonical 11 digits.
 
 Input comes from API parameters, consoles, contact apps and spreadsheets, so
-the parser accepts what those produce: country code ``+86``/``0086``/``86``
-with any separators, full-width and other Unicode decimal digits, every
-Unicode space and dash, zero-width and other format characters, brackets,
-``tel:`` URIs, a trunk ``0`` before the mobile number, IP dialling prefixes
-such as ``17951``, and spreadsheet damage (``13800138000.0``, a leading
-apostrophe, ``="13800138000"``).
+the parser accepts what those produce. That includes the country code
+``+86``/``0086``/``86`` with any separators, full-width and other Unicode
+decimal digits, every Unicode space and dash, zero-width and other format
+characters, brackets and ``tel:`` URIs. It also drops a trunk ``0`` or an IP
+dialling prefix such as ``17951`` before the mobile number, and undoes
+spreadsheet damage (``13800138000.0``, a leading apostrophe, ``="13800138000"``).
 
 It never guesses. Any input it cannot map to exactly one number raises
 ``NumberParseError`` with a reason, and a result's digits always appear, in
@@ -40,7 +40,8 @@ TRUNK_PREFIX = "0"
 # Carrier IP-call prefixes dialled before a mobile number on older phones:
 # 17951 and 12593 (China Mobile), 17911 (China Unicom), 17909 and 17908 (China Telecom).
 IP_DIALLING_PREFIXES = frozenset({"17951", "12593", "17911", "17909", "17908"})
-# Second digits of mobile numbers; 10x, 11x and 12x are Beijing landlines and service numbers.
+# Second digits of mobile numbers. Numbers starting 10, 11 or 12 are Beijing landlines
+# and service numbers.
 MOBILE_SECOND_DIGITS = frozenset("3456789")
 
 # Characters a number may contain once normalised, besides digits and "+".
@@ -50,7 +51,7 @@ _URI_SCHEMES = ("tel:", "callto:", "sms:")
 
 _DECIMAL_WITH_ZERO_FRACTION = re.compile(r"\d+\.0+")
 # Excel and other spreadsheets write 11 or more digits as e.g. 1.38001E+10 once
-# the column is a number; the digits past the mantissa are gone.
+# the column is a number, and the digits past the mantissa are gone.
 _SCIENTIFIC_NOTATION = re.compile(r"[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d{1,3}")
 
 
@@ -65,11 +66,11 @@ class MobileNumber:
 class _NormalisingTable(dict[int, str]):
     """``str.translate`` table mapping each character to its plain ASCII role.
 
-    Decimal digits of any script become ASCII digits, full-width ASCII forms
-    become ASCII, every space becomes " ", every dash "-", opening and closing
-    brackets "(" and ")", and format characters (zero-width space, joiners,
-    byte-order mark, direction marks, soft hyphen) are removed. Entries are
-    computed on first sight of a character and cached.
+    Decimal digits of any script become ASCII digits, and full-width ASCII
+    forms become ASCII. Every space becomes " ", every dash "-", and opening
+    and closing brackets "(" and ")". Format characters (zero-width space,
+    joiners, byte-order mark, direction marks, soft hyphen) are removed.
+    Entries are computed on first sight of a character and cached.
     """
 
     def __missing__(self, code_point: int) -> str:
