@@ -94,7 +94,7 @@ Reply = tuple[int, dict[str, Any]]
 
 
 class FakeDytnsapi(ThreadingHTTPServer):
-    """A Dytnsapi stand-in: verifies ACS3-HMAC-SHA256, then answers from ``replies``."""
+    """A Dytnsapi stand-in: verifies ACS3-HMAC-SHA256, then sends the scripted reply for the action."""
 
     daemon_threads = True
 

@@ -31,7 +31,7 @@ TELECOM = "18912345678"
 
 
 class FakeConnector:
-    """Answers every probe with one scripted outcome and records the subjects."""
+    """Return one scripted outcome for every probe and record the subjects."""
 
     def __init__(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from phonestatus.detection.scenes import (
@@ -10,6 +12,7 @@ from phonestatus.detection.scenes import (
     TABLE_SCENES,
     NetworkState,
     Scene,
+    cell,
     read_state,
     state_for,
 )
@@ -140,3 +143,26 @@ class TestStateFor:
 
     def test_state_for_foreign_value(self) -> None:
         assert state_for(Scene.SMS, "BUSY") is None
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "detection.md"
+
+
+def _markdown_table() -> str:
+    lines = [
+        "| network state | " + " | ".join(scene.name for scene in TABLE_SCENES) + " |",
+        "|---" * (len(TABLE_SCENES) + 1) + "|",
+    ]
+    for state in NetworkState:
+        cells = []
+        for scene in TABLE_SCENES:
+            general = cell(state, scene, Carrier.CMCC) or "—"
+            telecom = cell(state, scene, Carrier.CTCC) or "—"
+            cells.append(general if general == telecom else f"{general} (CTCC: {telecom})")
+        lines.append(f"| `{state.value}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+class TestDocumentation:
+    def test_docs_show_current_table(self) -> None:
+        assert _markdown_table() in DOCS.read_text(encoding="utf-8")

@@ -1,7 +1,7 @@
 """Operator command ``phonestatus query``: run the detection engine locally on one number.
 
 It reads the same settings as ``serve`` (connector, simulator, limits) but
-needs no database. Exit status: 0 when the query answered Code OK, 1 for a
+needs no database. Exit status: 0 when the query returned Code OK, 1 for a
 carrier refusal, a frequency limit or a settings error, and 2 for input that
 cannot be parsed.
 """

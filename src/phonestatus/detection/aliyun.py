@@ -9,7 +9,7 @@ at a server on 127.0.0.1.
 
 Each scene calls its own action. LEGACY reads PhoneNumberStatusForReal,
 because DescribePhoneNumberStatus is no longer offered to new callers.
-Upstream answers come back in a scene's vocabulary and are turned into a
+Upstream responses come back in a scene's vocabulary and are turned into a
 network state with ``scenes.state_for``, so the engine reads them through
 the same table as the simulator's.
 
@@ -51,7 +51,7 @@ ACTIONS: dict[Scene, str] = {
     Scene.EMPTY: "DescribeEmptyNumber",
     Scene.ATTRIBUTE: "DescribePhoneNumberOperatorAttribute",
 }
-# Attribution answers name carriers in Chinese (sometimes in English).
+# Attribution responses name carriers in Chinese (sometimes in English).
 _CARRIER_NAMES = {
     **{carrier.label_zh: carrier for carrier in Carrier},
     **{carrier.label_en: carrier for carrier in Carrier},
@@ -233,7 +233,7 @@ class AliyunConnector:
                 is_privacy_number=privacy,
             )
 
-        # The LEGACY scene calls ForReal, so its answer is in REAL's vocabulary.
+        # The LEGACY scene calls ForReal, so its status uses REAL's vocabulary.
         vocabulary = Scene.REAL if scene is Scene.LEGACY else scene
         state = state_for(vocabulary, str(data.get("Status", "")))
         if state is None:

@@ -30,7 +30,7 @@ logger = structlog.get_logger(__name__)
 
 REDIS_KEY_PREFIX = "phonestatus:result:"
 DEFAULT_MAX_ENTRIES = 100_000
-# Seconds an answer stays valid, by its REAL-scene status. Allocation facts
+# Seconds a cached outcome stays valid, by its REAL-scene status. Allocation facts
 # change rarely, reachability changes by the minute.
 DEFAULT_TTL_SECONDS: dict[PhoneStatus, int] = {
     PhoneStatus.NORMAL: 6 * 3600,
@@ -69,7 +69,7 @@ class CachedOutcome:
 
 
 class ResultCache(Protocol):
-    """Answers by key; ``get`` returns None for a miss or an expired entry."""
+    """Store of outcomes by key; ``get`` returns None for a miss or an expired entry."""
 
     async def get(self, key: str) -> CachedOutcome | None: ...
 

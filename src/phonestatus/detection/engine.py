@@ -1,4 +1,4 @@
-"""The query engine: one number, one scene, one answer.
+"""The query engine: one number, one scene, one result.
 
 Steps: per-number frequency guard (``RequestFrequencyLimit``), optional
 result cache, route to the connector for the number's carrier, probe with
@@ -51,7 +51,7 @@ class OutcomeCode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class QueryResult:
-    """The engine's answer for one number in one scene.
+    """The engine's result for one number in one scene.
 
     ``status`` is None unless ``code`` is OK. ``scene_status`` is the value
     the scene's action puts on the wire (see ``scenes.SceneAnswer``).
@@ -78,7 +78,7 @@ class QueryResult:
 
     @property
     def billable(self) -> bool:
-        """Whether the query is charged: Code OK and a known answer in the scene."""
+        """Whether the query is charged: Code OK and a known value in the scene."""
         if self.code is not OutcomeCode.OK:
             return False
         if self.scene is Scene.ATTRIBUTE:

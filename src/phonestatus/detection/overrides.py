@@ -1,4 +1,4 @@
-"""The overrides file of the simulated network: numbers pinned to exact answers.
+"""The overrides file of the simulated network: numbers pinned to exact states.
 
 CSV with a header row ``number,status,carrier,barred,ported_to``:
 

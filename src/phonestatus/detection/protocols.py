@@ -1,4 +1,4 @@
-"""The connector boundary: what the engine asks a carrier network and what it gets back.
+"""The connector boundary: the lookup the engine sends to a carrier network and the outcome it gets back.
 
 A ``Connector`` answers one ``ProbeSubject`` with one ``ProbeOutcome``:
 
@@ -92,7 +92,7 @@ class OutcomeKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ProbeOutcome:
-    """What a connector learned about one number.
+    """Outcome of one connector lookup.
 
     ``carrier`` is the carrier serving the number now (after porting) and
     ``basic_carrier`` the segment owner; either is None when the connector
@@ -125,8 +125,8 @@ class Connector(Protocol):
 
     ``probe`` returns within ``deadline`` (an ``asyncio`` loop time in
     seconds) or is cancelled by the engine. The ``scene`` lets upstream
-    connectors call the matching action; the simulator answers the same
-    network state for every scene and the engine maps it.
+    connectors call the matching action. The simulator returns the same
+    network state for every scene, and the engine maps it.
     """
 
     name: str

@@ -1,4 +1,4 @@
-"""Scenes and the one table that maps a network state to each scene's answer.
+"""Scenes and the one table that maps a network state to each scene's value.
 
 A scene is the question an API action asks: the status family
 (PhoneNumberStatusForReal/Sms/Voice/Account/Public), the legacy
@@ -45,7 +45,7 @@ class Scene(StrEnum):
 
 
 class NetworkState(StrEnum):
-    """What the carrier's core network knows about a number."""
+    """State of a number in the carrier's core network."""
 
     IN_SERVICE = "in_service"  # allocated, active, handset attached and idle
     BUSY = "busy"  # attached and in a call
@@ -56,7 +56,7 @@ class NetworkState(StrEnum):
     SMS_BARRED = "sms_barred"  # functional suspension of SMS only (功能性停机)
     VOICE_BARRED = "voice_barred"  # functional suspension of voice only
     NEVER_ACTIVATED = "never_activated"  # allocated, SIM never opened
-    NOT_ALLOCATED = "not_allocated"  # no subscriber holds the number
+    NOT_ALLOCATED = "not_allocated"  # no subscriber has the number
     UNKNOWN = "unknown"  # the network gave no determinable state
     DEFECT = "defect"  # the number is invalid in the network
 
@@ -115,7 +115,7 @@ SCENE_VALUES: dict[Scene, frozenset[str]] = {
 # Values China Telecom no longer reports in any scene.
 TELECOM_WITHHELD = frozenset({_S.BUSY, _S.POWER_OFF, _S.SUSPECTED_POWER_OFF})
 
-# Scenes that serve China Broadnet numbers; the rest answer OperatorLimit.
+# Scenes that serve China Broadnet numbers; the rest return OperatorLimit.
 BROADNET_SCENES = frozenset({Scene.PUBLIC, Scene.ATTRIBUTE})
 
 Cell = str | None
@@ -136,7 +136,7 @@ def _row(
 
 
 # The mapping. Row order matters for ``state_for``: the first row whose cell
-# matches a scene's value is the state an upstream answer stands for.
+# matches a scene's value is the state an upstream value maps back to.
 # A None LEGACY cell means the legacy action has no value for the state.
 # PROBABLY_DETACHED reads POWER_OFF where a scene has no "suspected" value.
 # fmt: off

@@ -2,9 +2,9 @@
 
 Every number has a line record derived from a keyed hash (HMAC-SHA256 with
 ``PHONESTATUS_SIMULATOR_SEED``) of the number, so the same number always
-answers the same while the population follows a configurable distribution.
+gets the same state while the population follows a configurable distribution.
 An overrides CSV pins chosen numbers, and the MD5, SHA-256 and SM3 digests of
-an overridden number answer exactly as the number does. A digest of any
+an overridden number return exactly what the number does. A digest of any
 other number cannot be reversed, so it gets a line from the hash of the
 digest itself.
 
@@ -137,7 +137,7 @@ def parse_latency_means(value: str) -> dict[Carrier, float]:
 
 
 def _pick(shares: Mapping[T, float], draw: float) -> T:
-    """Pick the choice whose cumulative share interval holds ``draw`` in [0, 1)."""
+    """Pick the choice whose cumulative share interval contains ``draw`` in [0, 1)."""
     total = 0.0
     last: T | None = None
     for choice, share in shares.items():
@@ -180,7 +180,7 @@ class SimulatedNetwork:
         }
 
     def resolve(self, subject: ProbeSubject) -> str | None:
-        """Return the canonical number of ``subject`` when the simulator knows it."""
+        """Return the canonical number of ``subject`` when it is a number or the digest of an overridden one."""
         if subject.number is not None:
             return subject.number
         return self._by_digest.get((subject.mask, str(subject.digest)))
@@ -280,7 +280,7 @@ class SimulatedConnector:
 
         fault = self._draw_fault()
         if fault is Fault.TIMEOUT:
-            # The carrier never answers: hold the lookup until the engine gives up.
+            # The carrier never replies, so the lookup waits until the engine's deadline.
             await asyncio.sleep(max(0.0, deadline - loop.time()))
             return self._outcome(OutcomeKind.FAILED, "Timeout", started, number, line)
         delay = self._latency.sample_seconds(line.carrier, self._rng)
