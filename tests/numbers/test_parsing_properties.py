@@ -2,6 +2,7 @@
 
 import unicodedata
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -72,6 +73,13 @@ class TestParseMobileProperties:
     @given(mobile_numbers(), st.sampled_from(["", "86", "0086", "0"]), st.integers(1, 4))
     def test_parse_mobile_spreadsheet_decimal(self, number: str, prefix: str, zeros: int) -> None:
         assert parse_mobile(f"{prefix}{number}.{'0' * zeros}").digits == number
+
+    @PROPERTY_SETTINGS
+    @given(mobile_numbers(), st.integers(1, 10), st.sampled_from([".", ","]))
+    def test_parse_mobile_short_decimal_rejected(self, number: str, keep: int, mark: str) -> None:
+        # A zero fraction must never be read as the missing last digits.
+        with pytest.raises(NumberParseError):
+            parse_mobile(f"{number[:keep]}{mark}{'0' * (11 - keep)}")
 
     @PROPERTY_SETTINGS
     @given(mobile_numbers())

@@ -46,10 +46,12 @@ MOBILE_SECOND_DIGITS = frozenset("3456789")
 
 # Characters a number may contain once normalised, besides digits and "+".
 _SEPARATOR_DELETION = str.maketrans("", "", " -.()/,")
-_ASCII_SEPARATOR_DELETION = str.maketrans("", "", " -()/,_[]{}\t\n\v\f\r\x1c\x1d\x1e\x1f")
+_ASCII_SEPARATOR_DELETION = str.maketrans("", "", " -()/_[]{}\t\n\v\f\r\x1c\x1d\x1e\x1f")
 _URI_SCHEMES = ("tel:", "callto:", "sms:")
 
-_DECIMAL_WITH_ZERO_FRACTION = re.compile(r"\d+\.0+")
+# A number cell exported as a float: 13800138000.0, or 13800138000,0 in locales
+# with a decimal comma. Any length matches, so 1380013800.0 stays 10 digits long.
+_DECIMAL_WITH_ZERO_FRACTION = re.compile(r"(\d+)[.,]0+")
 # Excel and other spreadsheets write 11 or more digits as e.g. 1.38001E+10 once
 # the column is a number, and the digits past the mantissa are gone.
 _SCIENTIFIC_NOTATION = re.compile(r"[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d{1,3}")
@@ -142,7 +144,7 @@ def parse_mobile(text: str) -> MobileNumber:
 
     # Quick path for ASCII digits with an optional leading "+" and separators
     # that need no interpretation. The general path below maps such text to
-    # the same digits; "." is left to it because of spreadsheet decimals.
+    # the same digits. It alone handles "." and ",", which may start a decimal fraction.
     if text.isascii():
         compact = text.translate(_ASCII_SEPARATOR_DELETION)
         has_plus = compact[:1] == "+"
@@ -182,8 +184,10 @@ def _strip_wrapping(cleaned: str, text: str) -> str:
     # The character tests keep the regular expressions off the common path.
     if ("e" in cleaned or "E" in cleaned) and _SCIENTIFIC_NOTATION.fullmatch(cleaned):
         raise NumberParseError(text, ParseErrorReason.PRECISION_LOST)
-    if "." in cleaned and _DECIMAL_WITH_ZERO_FRACTION.fullmatch(cleaned):
-        cleaned = cleaned.split(".", 1)[0]
+    if "." in cleaned or "," in cleaned:
+        decimal = _DECIMAL_WITH_ZERO_FRACTION.fullmatch(cleaned)
+        if decimal:
+            cleaned = decimal.group(1)
 
     if not cleaned:
         raise NumberParseError(text, ParseErrorReason.EMPTY)
