@@ -190,29 +190,42 @@ def cell(state: NetworkState, scene: Scene, carrier: Carrier | None) -> Cell:
     return SCENE_TABLE[state][scene]
 
 
-def read_state(state: NetworkState | None, scene: Scene, carrier: Carrier | None) -> SceneAnswer:
-    """Map a network state (None: no usable answer) to ``scene``'s answer for ``carrier``."""
-    effective = NetworkState.UNKNOWN if state is None else state
+def _compute_answer(state: NetworkState, scene: Scene, carrier: Carrier | None) -> SceneAnswer:
     if scene is Scene.ATTRIBUTE:
         return SceneAnswer(status=None, scene_status=None)
 
-    real = PhoneStatus(str(cell(effective, Scene.REAL, carrier)))
+    real = PhoneStatus(str(cell(state, Scene.REAL, carrier)))
     if scene is Scene.VIRTUAL:
         return SceneAnswer(status=real, scene_status=None)
     if scene is Scene.EMPTY:
-        return SceneAnswer(status=real, scene_status=cell(effective, scene, carrier))
+        return SceneAnswer(status=real, scene_status=cell(state, scene, carrier))
 
-    value = cell(effective, scene, carrier)
+    value = cell(state, scene, carrier)
     if value is None:
         return SceneAnswer(status=PhoneStatus.UNKNOWN, scene_status=None)
     return SceneAnswer(status=PhoneStatus(value), scene_status=value)
 
 
+# Every reading computed once, because the engine reads one per query.
+_ANSWERS: dict[tuple[NetworkState, Scene, Carrier | None], SceneAnswer] = {
+    (state, scene, carrier): _compute_answer(state, scene, carrier)
+    for state in NetworkState
+    for scene in Scene
+    for carrier in (*Carrier, None)
+}
+
+
+def read_state(state: NetworkState | None, scene: Scene, carrier: Carrier | None) -> SceneAnswer:
+    """Map a network state (None: no usable answer) to ``scene``'s value for ``carrier``."""
+    effective = NetworkState.UNKNOWN if state is None else state
+    return _ANSWERS[effective, scene, carrier]
+
+
 def state_for(scene: Scene, value: str) -> NetworkState | None:
     """Return the first state that ``scene`` reads as ``value``, or None for a foreign value.
 
-    Upstream connectors answer in a scene's vocabulary; this turns the answer
-    back into a state so the engine maps every connector the same way.
+    Upstream connectors return a scene's value. This turns the value back into
+    a state, so the engine maps every connector the same way.
     """
     column = Scene.REAL if scene not in TABLE_SCENES else scene
     for state, row in SCENE_TABLE.items():

@@ -16,7 +16,6 @@ a per-carrier capacity above which lookups are refused, and injected faults.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import math
 import random
@@ -211,7 +210,7 @@ class SimulatedNetwork:
         return number, line
 
     def _hash(self, text: str) -> bytes:
-        return hmac.new(self._key, text.encode(), hashlib.sha256).digest()
+        return hmac.digest(self._key, text.encode(), "sha256")
 
     def _hashed_line(self, material: bytes, basic: Carrier) -> SimulatedLine:
         state = _pick(self._distribution, _uniform(material, 0))
@@ -276,20 +275,20 @@ class SimulatedConnector:
         number, line = self.network.line_for(subject)
 
         if self._capacity is not None and not await self._capacity.allow(line.carrier):
-            return self._outcome(OutcomeKind.REFUSED, "OperatorLimit", started, number, line)
+            return self._outcome(OutcomeKind.REFUSED, "OperatorLimit", loop, started, number, line)
 
         fault = self._draw_fault()
         if fault is Fault.TIMEOUT:
             # The carrier never replies, so the lookup waits until the engine's deadline.
             await asyncio.sleep(max(0.0, deadline - loop.time()))
-            return self._outcome(OutcomeKind.FAILED, "Timeout", started, number, line)
+            return self._outcome(OutcomeKind.FAILED, "Timeout", loop, started, number, line)
         delay = self._latency.sample_seconds(line.carrier, self._rng)
         if delay > 0:
             await asyncio.sleep(delay)
         if fault is Fault.ERROR:
-            return self._outcome(OutcomeKind.FAILED, "SystemError", started, number, line)
+            return self._outcome(OutcomeKind.FAILED, "SystemError", loop, started, number, line)
 
-        return self._outcome(OutcomeKind.ANSWERED, "OK", started, number, line)
+        return self._outcome(OutcomeKind.ANSWERED, "OK", loop, started, number, line)
 
     async def aclose(self) -> None:
         return None
@@ -303,11 +302,12 @@ class SimulatedConnector:
         self,
         kind: OutcomeKind,
         raw_code: str,
+        loop: asyncio.AbstractEventLoop,
         started: float,
         number: str | None,
         line: SimulatedLine,
     ) -> ProbeOutcome:
-        latency_ms = round((asyncio.get_running_loop().time() - started) * 1000)
+        latency_ms = round((loop.time() - started) * 1000)
         answered = kind is OutcomeKind.ANSWERED
         return ProbeOutcome(
             kind=kind,
