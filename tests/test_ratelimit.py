@@ -155,37 +155,43 @@ class TestAccountRateLimiter:
             await second.aclose()
 
 
-# Runs in a separate interpreter: hits the account limit N times, prints allowed hits.
+# Runs in a separate interpreter: hits one limit N times and prints the allowed hits.
 CHILD_SCRIPT = textwrap.dedent(
     """
     import asyncio, sys
-    from phonestatus.ratelimit import AccountRateLimiter, RateLimitStorage
+    from phonestatus.ratelimit import AccountRateLimiter, NumberGuard, RateLimitStorage
 
-    async def main(url, account, hits):
+    async def main(url, kind, key, hits):
         storage = RateLimitStorage.from_url(url)
-        limiter = AccountRateLimiter(storage=storage)
+        if kind == "account":
+            limiter = AccountRateLimiter(storage=storage)
+            hit = lambda: limiter.hit(key, "10/minute")
+        else:
+            guard = NumberGuard("10/minute", storage=storage)
+            hit = lambda: guard.allow(key)
         allowed = 0
         for _ in range(hits):
-            allowed += await limiter.hit(account, "10/minute")
+            allowed += await hit()
         await storage.aclose()
         print(allowed)
 
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
     """
 )
 
 
 class TestSharedAcrossProcesses:
-    def _run_child(self, redis_url: str, account: str, hits: int) -> subprocess.Popen[str]:
+    def _run_child(self, redis_url: str, kind: str, key: str, hits: int) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-c", CHILD_SCRIPT, redis_url, account, str(hits)],
+            [sys.executable, "-c", CHILD_SCRIPT, redis_url, kind, key, str(hits)],
             stdout=subprocess.PIPE,
             text=True,
         )
 
-    def test_hit_two_processes_share_limit(self, redis_url: str) -> None:
-        account = _unique("acct")
-        children = [self._run_child(redis_url, account, 8) for _ in range(2)]
+    @pytest.mark.parametrize("kind", ["account", "number"])
+    def test_hit_two_processes_share_limit(self, redis_url: str, kind: str) -> None:
+        key = _unique(kind)
+        children = [self._run_child(redis_url, kind, key, 8) for _ in range(2)]
         outputs = [child.communicate(timeout=60)[0] for child in children]
         assert [child.returncode for child in children] == [0, 0]
         allowed = [int(output.strip()) for output in outputs]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -434,3 +435,70 @@ class TestFromSettings:
         for index in range(500):
             result = await engine.query(_subject(f"135{index:08d}"), Scene.SMS)
             assert result.status is not PhoneStatus.BUSY
+
+
+class TestFromSettingsWiring:
+    async def test_query_redis_guard(
+        self, settings_factory: Callable[..., Settings], redis_url: str
+    ) -> None:
+        settings = settings_factory(redis_url=redis_url, number_rate_limit="2/minute")
+        engine = QueryEngine.from_settings(settings, clock=FrozenClock(START))
+        # A number no earlier run has used, so the shared window starts empty.
+        number = f"138{uuid.uuid4().int % 10**8:08d}"
+        try:
+            results = [await engine.query(_subject(number), Scene.REAL) for _ in range(3)]
+        finally:
+            await engine.aclose()
+        assert results[1].code is not OutcomeCode.FREQUENCY_LIMIT
+        assert results[2].code is OutcomeCode.FREQUENCY_LIMIT
+
+    async def test_query_redis_cache(
+        self, settings_factory: Callable[..., Settings], redis_url: str
+    ) -> None:
+        settings = settings_factory(
+            redis_url=redis_url,
+            result_cache=True,
+            simulator_seed=uuid.uuid4().hex,
+            simulator_distribution="in_service=1",
+        )
+        engine = QueryEngine.from_settings(settings, clock=FrozenClock(START))
+        number = f"139{uuid.uuid4().int % 10**8:08d}"
+        try:
+            first = await engine.query(_subject(number), Scene.SMS)
+            second = await engine.query(_subject(number), Scene.SMS)
+        finally:
+            await engine.aclose()
+        assert not first.cache_hit
+        assert second.cache_hit
+        assert second.status is PhoneStatus.NORMAL
+
+    async def test_query_carrier_capacity(self, settings_factory: Callable[..., Settings]) -> None:
+        settings = settings_factory(
+            simulator_carrier_capacity="CTCC=1/hour", simulator_distribution="not_allocated=1"
+        )
+        engine = QueryEngine.from_settings(settings, clock=FrozenClock(START))
+        try:
+            first = await engine.query(_subject(TELECOM), Scene.REAL)
+            second = await engine.query(_subject(TELECOM), Scene.REAL)
+        finally:
+            await engine.aclose()
+        assert first.code is OutcomeCode.OK
+        assert second.code is OutcomeCode.OPERATOR_LIMIT
+
+    async def test_query_fault_rate(self, settings_factory: Callable[..., Settings]) -> None:
+        # Unallocated numbers are never ported, so none reads OperatorLimit as CBN.
+        settings = settings_factory(
+            simulator_fault_rate=1.0,
+            query_timeout_seconds=0.05,
+            simulator_distribution="not_allocated=1",
+        )
+        engine = QueryEngine.from_settings(settings, clock=FrozenClock(START))
+        try:
+            results = [
+                await engine.query(_subject(f"137{index:08d}"), Scene.REAL) for index in range(10)
+            ]
+        finally:
+            await engine.aclose()
+        assert {result.status for result in results} == {PhoneStatus.UNKNOWN}
+        assert {result.raw_code for result in results} <= {"Timeout", "SystemError"}
+        assert not any(result.billable for result in results)
