@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 import structlog
 
@@ -41,6 +42,10 @@ from phonestatus.ratelimit import NumberGuard
 from phonestatus.settings import Settings
 
 logger = structlog.get_logger(__name__)
+
+
+class AsyncCloseable(Protocol):
+    async def aclose(self) -> None: ...
 
 
 class OutcomeCode(StrEnum):
@@ -119,7 +124,7 @@ class QueryEngine:
         self._clock = clock
         self._timeout_seconds = timeout_seconds
         self._ttls = dict(cache_ttl_seconds or DEFAULT_TTL_SECONDS)
-        self._closers: list[object] = []
+        self._closers: list[AsyncCloseable] = []
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock) -> QueryEngine:
@@ -179,10 +184,10 @@ class QueryEngine:
         if self._cache is not None:
             await self._cache.aclose()
         for resource in self._closers:
-            await resource.aclose()  # type: ignore[attr-defined]
+            await resource.aclose()
 
-    def own(self, resource: object) -> None:
-        """Close ``resource`` (anything with ``aclose``) when the engine closes."""
+    def own(self, resource: AsyncCloseable) -> None:
+        """Close ``resource`` when the engine closes."""
         self._closers.append(resource)
 
     def _route(self, segment: Segment | None) -> Connector:
@@ -200,6 +205,12 @@ class QueryEngine:
                 return await connector.probe(subject, scene=scene, deadline=deadline)
         except TimeoutError:
             raw_code = "Timeout"
+            logger.info(
+                "probe_timed_out",
+                connector=connector.name,
+                number=mask_number(subject.value),
+                timeout_seconds=self._timeout_seconds,
+            )
         except ConnectorError as exc:
             raw_code = exc.raw_code
             logger.warning(
