@@ -50,7 +50,7 @@ class TestPurge:
         assert records == 3
         assert reason is BlockReason.ARREARS
 
-    async def test_purge_on_day_7_deletes_data_and_marks_purged(
+    async def test_purge_on_day_7_deletes_data(
         self, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
     ) -> None:
         account_id = await _into_arrears(session_factory, clock)

@@ -70,7 +70,7 @@ class TestRefundPackage:
         async with session_factory() as session:
             return (await get_balance(session, account_id)).balance_li
 
-    async def test_refund_package_channel_exactly_3_months_goes_to_channel(
+    async def test_refund_at_3_months_to_channel(
         self, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
     ) -> None:
         account_id, package_id = await self._package(session_factory, clock, channel="alipay")
@@ -82,7 +82,7 @@ class TestRefundPackage:
         assert amount == PRICE_LI
         assert await self._balance(session_factory, account_id) == PRICE_LI
 
-    async def test_refund_package_channel_after_3_months_goes_to_balance(
+    async def test_refund_after_3_months_to_balance(
         self, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
     ) -> None:
         account_id, package_id = await self._package(session_factory, clock, channel="alipay")

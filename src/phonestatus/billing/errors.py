@@ -72,7 +72,7 @@ class PackageNotFound(BillingError):
 
 
 class RefundRefusal(StrEnum):
-    """Why a package cannot be refunded."""
+    """Reason a package cannot be refunded."""
 
     ALREADY_REFUNDED = "already_refunded"
     USED = "used"

@@ -29,7 +29,7 @@ def month_bounds(period: str) -> tuple[datetime, datetime]:
 
 
 async def issue_package_invoice(session: AsyncSession, package_id: str, *, clock: Clock) -> Invoice:
-    """Issue an invoice for a package; refused when refunded, free, or already invoiced."""
+    """Issue an invoice for a package; raise ``InvoiceRefused`` if it is refunded, free or already invoiced."""
     package = await get_package(session, package_id)
     await lock_account(session, package.account_id, clock=clock)
     if package.refunded_at is not None:

@@ -1,10 +1,9 @@
 """The prepaid balance: append-only ledger, recharges, arrears and suspension.
 
-An account's balance is the sum of its ledger entries. Every change that
-reads the balance to decide something (a bill, a purchase from the balance, a
-refund, a recharge that may lift a suspension) first takes the account's
-billing lock with ``lock_account``, so two processes never decide on the same
-stale balance.
+An account's balance is the sum of its ledger entries. Bills, purchases from
+the balance, refunds and recharges decide on the balance, so each first takes
+the account's billing lock with ``lock_account``. Two processes therefore
+never act on the same stale balance.
 """
 
 from __future__ import annotations
@@ -205,7 +204,7 @@ async def apply_balance_state(
 
 
 DEMO_BALANCE_REFERENCE = "demo-starting-balance"
-# What `phonestatus quickstart` gives its demo account: 100 CNY, once.
+# Starting balance of the `phonestatus quickstart` demo account (100 CNY), credited once.
 DEMO_STARTING_BALANCE_LI = 100_000
 
 

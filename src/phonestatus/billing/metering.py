@@ -1,4 +1,4 @@
-"""Metering: record each answered query and charge it, inside the caller's unit of work.
+"""Metering: record each completed query and charge it, inside the caller's unit of work.
 
 The gateway and batch workers call ``record_query`` in the same transaction
 that answers the query, so the query record, its usage event and its package
@@ -29,7 +29,7 @@ PACKAGE_CLAIM_ATTEMPTS = 5
 
 @dataclass(frozen=True, slots=True)
 class QueryUsage:
-    """One answered query as the gateway or a batch worker reports it."""
+    """One completed query, as the gateway or a batch worker reports it."""
 
     account_id: str
     action: str  # wire action name, e.g. "PhoneNumberStatusForReal"
@@ -55,9 +55,9 @@ async def record_query(
 ) -> QueryRecord:
     """Insert the query record and, when billable, charge it; never commits.
 
-    A billable query consumes one unit from the account's active package that
-    expires first; without package quota it becomes a usage event at the
-    action's unit price, debited from the balance when its cycle is settled.
+    A billable query consumes one unit from the account's usable package that
+    expires first. Without package quota it becomes a usage event at the
+    action's unit price, and the balance is debited when its cycle is settled.
     Raises ``QueryAlreadyRecorded`` when ``usage.request_id`` was recorded
     before, leaving the transaction usable, so a resumed batch row is never
     charged twice.

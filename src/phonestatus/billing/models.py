@@ -51,7 +51,7 @@ class LedgerKind(StrEnum):
 
 
 class PaymentChannel(StrEnum):
-    """Where money came from. ``balance`` means the account's prepaid balance."""
+    """Source of a payment. ``balance`` means the account's prepaid balance."""
 
     BALANCE = "balance"
     OFFLINE = "offline"
@@ -85,7 +85,7 @@ class BillingAccount(Base):
 
 
 class QueryRecord(Base):
-    """One answered query. Never holds the full number."""
+    """One completed query. Never contains the full number."""
 
     __tablename__ = "billing_query_records"
     __table_args__ = (Index("ix_billing_query_records_account_time", "account_id", "occurred_at"),)

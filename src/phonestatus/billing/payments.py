@@ -1,8 +1,8 @@
 """Payment providers for recharges.
 
 ``OfflinePaymentProvider`` records a payment the operator has already seen
-arrive (bank transfer, cash, or a third-party payment identified by its
-reference); it checks the input and trusts the operator. Online providers
+arrive: a bank transfer, cash, or a third-party payment identified by its
+reference. It validates the input and trusts the operator. Online providers
 that verify a payment with the payment service will implement the same
 ``PaymentProvider`` protocol.
 """

@@ -2,9 +2,10 @@
 
 A package is refundable when it is unused and was bought at most 6 calendar
 months ago (a purchase at 2026-01-31 10:00 stays refundable through
-2026-07-31 10:00). Paid through a third-party channel at most 3 months ago,
-the money goes back to that channel, which is recorded; otherwise (paid from
-the balance, or bought 3 to 6 months ago) it is credited to the balance. A
+2026-07-31 10:00). A package paid through a third-party channel at most 3
+months ago is refunded to that channel, and the refund is recorded. Any other
+refundable package (paid from the balance, or bought 3 to 6 months ago) is
+credited to the balance. A
 package with an issued, unvoided invoice must have the invoice voided first.
 """
 

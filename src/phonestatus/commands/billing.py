@@ -263,7 +263,9 @@ def package_catalog(
 
     async def work(runtime: Runtime, session: AsyncSession) -> list[dict[str, Any]]:
         if set_code is not None:
-            assert quota is not None and price_li is not None and validity_days is not None
+            assert quota is not None
+            assert price_li is not None
+            assert validity_days is not None
             await set_package_type(
                 session,
                 set_code,
@@ -482,7 +484,8 @@ def invoice_issue(
         if package_id is not None:
             invoice = await issue_package_invoice(session, package_id, clock=runtime.clock)
         else:
-            assert account_id is not None and month is not None
+            assert account_id is not None
+            assert month is not None
             invoice = await issue_month_invoice(session, account_id, month, clock=runtime.clock)
         return _invoice_json(invoice)
 
