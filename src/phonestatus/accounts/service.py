@@ -272,9 +272,10 @@ async def _lock_account(session: AsyncSession, account_id: str) -> Account:
 
     Serialises AccessKey creation per account across processes. PostgreSQL
     locks the account row with SELECT ... FOR UPDATE. SQLite has only a
-    database-wide write lock, which a no-op UPDATE takes; when that UPDATE is
-    the transaction's first statement (or the session began with
-    ``storage.begin_immediate``), SQLite waits for the lock instead of failing.
+    database-wide write lock, which a no-op UPDATE takes. SQLite waits for
+    that lock only when the UPDATE is the transaction's first statement or
+    the session began with ``storage.begin_immediate``. After an earlier read
+    it raises "database is locked" under contention instead.
     """
     connection = await session.connection()
     if connection.dialect.name == "sqlite":
@@ -300,7 +301,7 @@ async def create_access_key(
 ) -> tuple[AccessKey, str]:
     """Create an AccessKey and return it with its plaintext secret.
 
-    The plaintext exists only in the return value; the row holds the
+    The plaintext exists only in the return value, and the row stores the
     ciphertext. Raises ``AccessKeyLimitReached`` when the account already has
     ``ACCESS_KEY_LIMIT`` keys, also when two processes race.
     """
@@ -507,8 +508,10 @@ async def create_user(
     passwords.check_password_policy(password)
     if account_id is not None:
         _ensure_not_purged(await get_account(session, account_id))
-    taken = await session.scalar(sa.select(ConsoleUser.id).where(ConsoleUser.username == username))
-    if taken is not None:
+    existing_user_id = await session.scalar(
+        sa.select(ConsoleUser.id).where(ConsoleUser.username == username)
+    )
+    if existing_user_id is not None:
         raise UserExists(username)
 
     user = ConsoleUser(

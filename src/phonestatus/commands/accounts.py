@@ -522,10 +522,10 @@ def user_create(
 async def _quickstart_extras(
     session: AsyncSession, account: Account, clock: Clock
 ) -> dict[str, str]:
-    """Prepare the demo account beyond accounts (such as a starting balance).
+    """Credit the demo account's starting balance (once) and return it for display.
 
-    Returns extra facts to show, as ``{"Label": "value"}``; they are added to
-    the ``--json`` object and printed in the text output. Billing fills this.
+    Returns extra facts as ``{"Label": "value"}``. They are added to the
+    ``--json`` object after the account fields and printed in the text output.
     """
     from phonestatus.billing.ledger import DEMO_STARTING_BALANCE_LI, grant_demo_balance
     from phonestatus.billing.money import format_cny

@@ -88,10 +88,11 @@ def _begin_sqlite(connection: Connection) -> None:
 async def begin_immediate(session: AsyncSession) -> None:
     """Begin the session's transaction holding the database write lock at once.
 
-    On SQLite this is ``BEGIN IMMEDIATE``: the transaction waits (up to the busy
-    timeout) for other writers before its first read, so read-then-write logic
-    cannot fail halfway with "database is locked". PostgreSQL begins normally,
-    because there row locks (SELECT ... FOR UPDATE) do that job.
+    On SQLite this is ``BEGIN IMMEDIATE``. The transaction waits, up to the busy
+    timeout, for other writers before its first read, so a read-then-write
+    transaction does not fail at its first write with "database is locked".
+    PostgreSQL begins normally, because row locks (SELECT ... FOR UPDATE) do
+    that job there.
     """
     if session.in_transaction():
         raise RuntimeError("begin_immediate() must be called before the session's first statement")
