@@ -41,7 +41,7 @@ CARRIER_BY_PHONENUMBERS_NAME = {
     "China Broadnet": Carrier.CBN,
 }
 
-CHUNK_INPUTS = 20_000
+CHUNK_INPUTS = 1_000
 
 # Share of each input form, in percent. Canonical digits dominate API traffic;
 # the rest is what batch files and console input contain.

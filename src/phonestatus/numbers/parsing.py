@@ -44,9 +44,12 @@ IP_DIALLING_PREFIXES = frozenset({"17951", "12593", "17911", "17909", "17908"})
 # and service numbers.
 MOBILE_SECOND_DIGITS = frozenset("3456789")
 
-# Characters a number may contain once normalised, besides digits and "+".
-_SEPARATOR_DELETION = str.maketrans("", "", " -.()/,")
-_ASCII_SEPARATOR_DELETION = str.maketrans("", "", " -()/_[]{}\t\n\v\f\r\x1c\x1d\x1e\x1f")
+# Separators a number may contain besides digits and "+", after normalisation.
+# ASCII input skips normalisation, so its own brackets, "_" and control
+# whitespace are listed too.
+_PLAIN_SEPARATORS = " -()/_[]{}\t\n\v\f\r\x1c\x1d\x1e\x1f"
+_PLAIN_SEPARATOR_DELETION = str.maketrans("", "", _PLAIN_SEPARATORS)
+_SEPARATOR_DELETION = str.maketrans("", "", _PLAIN_SEPARATORS + ".,")
 _URI_SCHEMES = ("tel:", "callto:", "sms:")
 
 # A number cell exported as a float: 13800138000.0, or 13800138000,0 in locales
@@ -89,7 +92,7 @@ _TABLE_CACHE_LIMIT = 4096
 _EXTRA_PLUS_SIGNS = frozenset("\ufe62\u207a\u208a")  # small, superscript and subscript plus
 _EXTRA_DASHES = frozenset("\u2212\u2043\u02d7")  # minus sign, hyphen bullet, modifier minus
 _EXTRA_DOTS = frozenset("\u3002\uff61\u00b7\u30fb\u2027")  # ideographic full stops and middle dots
-_QUOTES = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "`": "'"}
+_QUOTES = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'}
 _ASCII_ROLES = {"_": "-", "[": "(", "{": "(", "]": ")", "}": ")"}
 _LINE_BREAKS = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x1f\x85\u2028\u2029")
 
@@ -142,18 +145,40 @@ def parse_mobile(text: str) -> MobileNumber:
     if len(text) > MAX_INPUT_CHARS:
         raise NumberParseError(text, ParseErrorReason.TOO_LONG)
 
-    # Quick path for ASCII digits with an optional leading "+" and separators
-    # that need no interpretation. The general path below maps such text to
-    # the same digits. It alone handles "." and ",", which may start a decimal fraction.
-    if text.isascii():
-        compact = text.translate(_ASCII_SEPARATOR_DELETION)
-        has_plus = compact[:1] == "+"
-        digits = compact[1:] if has_plus else compact
-        if digits.isdigit():
-            national = _national_number(digits, has_plus=has_plus, text=text)
-            return _mobile_from_national(national, text)
+    # ASCII text needs no mapping: its separators are deleted as they are.
+    normalized = text if text.isascii() else text.translate(_TABLE)
 
-    cleaned = _strip_wrapping(text.translate(_TABLE).strip(), text)
+    # Quick path for digits with an optional leading "+" and plain separators.
+    # The general path below returns the same number for such text, or the
+    # error when this path does not find a supported number. Only the general
+    # path reads "." and ",", which may start a spreadsheet's decimal fraction.
+    compact = normalized.translate(_PLAIN_SEPARATOR_DELETION)
+    has_plus = compact[:1] == "+"
+    digits = compact[1:] if has_plus else compact
+    if digits.isdigit() and digits.isascii():
+        length = len(digits)
+        national = ""
+        if length == MOBILE_DIGITS + 2 and digits[:2] == COUNTRY_CODE:
+            national = digits[2:]
+        elif has_plus:
+            pass
+        elif length == MOBILE_DIGITS:
+            national = digits
+        elif length == MOBILE_DIGITS + 4 and digits[:4] == INTERNATIONAL_PREFIX + COUNTRY_CODE:
+            national = digits[4:]
+        elif length == MOBILE_DIGITS + 1 and digits[0] == TRUNK_PREFIX:
+            national = digits[1:]
+        # Every key of the dict is a mobile prefix, so a hit means 11 digits of a mobile number.
+        segment = (
+            _SUPPORTED_BY_PREFIX4.get(national[:4]) if len(national) == MOBILE_DIGITS else None
+        )
+        if segment is not None:
+            return MobileNumber(national, segment)
+
+        national = _national_number(digits, has_plus=has_plus, text=text)
+        return _mobile_from_national(national, text)
+
+    cleaned = _strip_wrapping(normalized.strip(), text)
     has_plus, digits = _split_digits(cleaned, text)
     national = _national_number(digits, has_plus=has_plus, text=text)
     return _mobile_from_national(national, text)
