@@ -11,9 +11,21 @@ from phonestatus.billing import PriceList
 from phonestatus.clock import Clock
 from phonestatus.detection import QueryEngine
 from phonestatus.gateway.nonce import MemoryNonceStore, NonceStore, RedisNonceStore
+from phonestatus.numbers import attribute, lookup_segment
 from phonestatus.ratelimit import AccountRateLimiter, RateLimitStorage
 from phonestatus.runtime import Runtime
 from phonestatus.settings import Settings
+
+WARM_UP_NUMBER = "13800138000"
+
+
+def warm_up() -> None:
+    """Load the segment and attribution tables now, so the first request does not wait for them.
+
+    Loading the attribution table takes seconds; it is cached per process afterwards.
+    """
+    lookup_segment(WARM_UP_NUMBER)
+    attribute(WARM_UP_NUMBER)
 
 
 @dataclass
@@ -49,6 +61,7 @@ class GatewayServices:
             clock=runtime.clock,
         )
         services._closers.extend([limit_storage, nonce_store, services.query_engine])
+        warm_up()
         return services
 
     async def aclose(self) -> None:
