@@ -24,6 +24,7 @@ from phonestatus.accounts.errors import (
     AccountPurged,
     AuthCodeActionMismatch,
     AuthCodeNotFound,
+    InvalidAccountDetails,
     InvalidPassword,
     InvalidUserAccount,
     SecretDecryptionFailed,
@@ -92,11 +93,33 @@ class TestCreateAccount:
         assert stored.phone == "13800138000"
         assert stored.created_at == START
 
-    async def test_create_account_blank_name_raises(
+    @pytest.mark.parametrize(
+        ("details", "field"),
+        [
+            ({"name": "   "}, "account name"),
+            ({"name": "x" * 201}, "account name"),
+            ({"name": "Acme", "email": "not-an-address"}, "email"),
+            ({"name": "Acme", "email": "a@b@c"}, "email"),
+            ({"name": "Acme", "phone": "138-0013-8000"}, "phone"),
+            ({"name": "Acme", "phone": "1234"}, "phone"),
+        ],
+    )
+    async def test_create_account_invalid_details_raise(
+        self, session: AsyncSession, clock: FrozenClock, details: dict[str, str], field: str
+    ) -> None:
+        with pytest.raises(InvalidAccountDetails) as raised:
+            await service.create_account(session, clock=clock, **details)
+
+        assert raised.value.field == field
+
+    async def test_create_account_international_phone(
         self, session: AsyncSession, clock: FrozenClock
     ) -> None:
-        with pytest.raises(ValueError, match="account name is empty"):
-            await service.create_account(session, name="   ", clock=clock)
+        account = await service.create_account(
+            session, name="Acme", phone="+8613800138000", clock=clock
+        )
+
+        assert account.phone == "+8613800138000"
 
 
 class TestGetAccount:

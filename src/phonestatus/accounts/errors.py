@@ -4,6 +4,7 @@ Every error carries the ids involved and never a secret or a password::
 
     AccountsError
     ├── AccountNotFound(account_id)
+    ├── InvalidAccountDetails(field, value, expected)
     ├── AccountNotVerified(account_id)
     ├── AccountPurged(account_id)
     ├── FeatureNotEnabled(account_id, feature)
@@ -33,6 +34,14 @@ class AccountNotFound(AccountsError):
     def __init__(self, account_id: str) -> None:
         self.account_id = account_id
         super().__init__(f"account {account_id!r} not found")
+
+
+class InvalidAccountDetails(AccountsError, ValueError):
+    def __init__(self, field: str, value: str, expected: str) -> None:
+        self.field = field
+        self.value = value
+        self.expected = expected
+        super().__init__(f"invalid {field} {value!r}; expected {expected}")
 
 
 class AccountNotVerified(AccountsError):

@@ -34,6 +34,7 @@ from phonestatus.accounts.errors import (
     AccountPurged,
     AuthCodeActionMismatch,
     AuthCodeNotFound,
+    InvalidAccountDetails,
     InvalidUserAccount,
     SecretDecryptionFailed,
     UnknownAction,
@@ -94,6 +95,9 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 _USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{2,149}")
+# Deliberately loose: one @ with text on both sides, within the column's 320 characters.
+_EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
+_PHONE_PATTERN = re.compile(r"\+?[0-9]{5,20}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +141,12 @@ async def create_account(
 ) -> Account:
     """Create an account; ``verified`` records ``decided_by`` as the verifier."""
     name = name.strip()
-    if not name:
-        raise ValueError("account name is empty; give a non-empty name")
+    if not name or len(name) > 200:
+        raise InvalidAccountDetails("account name", name, "1 to 200 characters")
+    if email and not _EMAIL_PATTERN.fullmatch(email):
+        raise InvalidAccountDetails("email", email, "an address like ops@example.com")
+    if phone and not _PHONE_PATTERN.fullmatch(phone):
+        raise InvalidAccountDetails("phone", phone, "5 to 20 digits, optionally starting with +")
 
     now = clock.now()
     account = Account(
