@@ -1,13 +1,14 @@
 """Property tests: parsing never returns a number the user did not write."""
 
 import unicodedata
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phonestatus.numbers import NumberKind, NumberParseError, parse_mobile
-from phonestatus.numbers.parsing import IP_DIALLING_PREFIXES
+from phonestatus.numbers import MobileNumber, NumberKind, NumberParseError, parse_mobile
+from phonestatus.numbers.parsing import IP_DIALLING_PREFIXES, NORMALISING_TABLE, parse_normalized
 from phonestatus.numbers.segments import SEGMENT_TABLE
 
 PROPERTY_SETTINGS = settings(max_examples=400, deadline=None)
@@ -23,6 +24,8 @@ ALLOWED_LEADING_DIGITS = {"", "0", "86", "860", "0086", "00860", *IP_DIALLING_PR
 
 SEPARATORS = [" ", "-", ".", "\u00a0", "\u3000", "\t", "\u2009", "–", "—", "－", "(", ")", "/"]
 INVISIBLE = ["\u200b", "\u200c", "\u200d", "\ufeff", "\u2060", "\u00ad", "\u200e"]
+# Pieces of input the quick paths of parse_mobile handle.
+PLAIN_PIECES = [*"0123456789+-() ", "86", "0086", "138", "0", "\t", "\u3000", "１"]
 # Pieces of arbitrary input that come close to numbers and the wrapping the parser strips.
 INPUT_PIECES = [*"0123456789+-.() '=,;eE\"", "tel:", "\u3000", "１", "８", "\u200b", "86", "0086"]
 COUNTRY_FORMS = ["", "+86", "86", "0086", "+86 ", "(+86)", "+86-", "0086 ", "(86) ", "＋８６"]
@@ -118,3 +121,29 @@ class TestParseMobileProperties:
         assert len(number.digits) == 11
         assert number.digits.isascii()
         assert number.digits.isdigit()
+
+
+def outcome(parse: Callable[[], MobileNumber]) -> str:
+    """Return the parsed digits, or the error reason."""
+    try:
+        return parse().digits
+    except NumberParseError as error:
+        return error.reason.value
+
+
+class TestQuickPaths:
+    @PROPERTY_SETTINGS
+    @given(st.lists(st.sampled_from(PLAIN_PIECES), max_size=12).map("".join))
+    def test_quick_paths_match_general_rules(self, text: str) -> None:
+        normalized = text if text.isascii() else text.translate(NORMALISING_TABLE)
+
+        assert outcome(lambda: parse_mobile(text)) == outcome(
+            lambda: parse_normalized(normalized, text)
+        )
+
+    @PROPERTY_SETTINGS
+    @given(mobile_numbers(), st.sampled_from(["", "+86", "86", "0086", "0", "+86 0", "(+86) "]))
+    def test_quick_paths_match_general_rules_valid(self, number: str, prefix: str) -> None:
+        text = prefix + number
+
+        assert outcome(lambda: parse_mobile(text)) == outcome(lambda: parse_normalized(text, text))

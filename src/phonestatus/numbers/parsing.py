@@ -126,7 +126,7 @@ def _normalise_character(char: str) -> str:
     return _QUOTES.get(char, char)
 
 
-_TABLE = _NormalisingTable()
+NORMALISING_TABLE = _NormalisingTable()
 
 
 def parse_mobile(text: str) -> MobileNumber:
@@ -146,7 +146,7 @@ def parse_mobile(text: str) -> MobileNumber:
         raise NumberParseError(text, ParseErrorReason.TOO_LONG)
 
     # ASCII text needs no mapping: its separators are deleted as they are.
-    normalized = text if text.isascii() else text.translate(_TABLE)
+    normalized = text if text.isascii() else text.translate(NORMALISING_TABLE)
 
     # Quick path for digits with an optional leading "+" and plain separators.
     # The general path below returns the same number for such text, or the
@@ -175,9 +175,14 @@ def parse_mobile(text: str) -> MobileNumber:
         if segment is not None:
             return MobileNumber(national, segment)
 
-        national = _national_number(digits, has_plus=has_plus, text=text)
-        return _mobile_from_national(national, text)
+    return parse_normalized(normalized, text)
 
+
+def parse_normalized(normalized: str, text: str) -> MobileNumber:
+    """Parse ``text`` by the general rules, given its normalised form.
+
+    ``parse_mobile`` calls this for everything its quick paths do not resolve.
+    """
     cleaned = _strip_wrapping(normalized.strip(), text)
     has_plus, digits = _split_digits(cleaned, text)
     national = _national_number(digits, has_plus=has_plus, text=text)
