@@ -45,7 +45,13 @@ from phonestatus.batch.models import (
 )
 from phonestatus.batch.results import NumberResult
 from phonestatus.batch.webhooks import WebhookSender
-from phonestatus.billing import PriceList, QueryUsage, account_block_reason, record_query
+from phonestatus.billing import (
+    BlockReason,
+    PriceList,
+    QueryUsage,
+    account_block_reason,
+    record_query,
+)
 from phonestatus.billing.errors import QueryAlreadyRecorded
 from phonestatus.clock import Clock
 from phonestatus.detection import ProbeSubject, QueryEngine, QueryResult, Scene
@@ -142,10 +148,12 @@ class BatchWorker:
             claimed = await self._claim(session, job_id, lock=True)
             if claimed is None:
                 return None
-            if await self._pause_if_blocked(session, claimed):
-                return claimed
-            results = await self._query_chunk(claimed)
-            await self._persist(session, claimed, results)
+            reason = await account_block_reason(session, claimed.account_id)
+            if reason is None:
+                results = await self._query_chunk(claimed)
+                await self._persist(session, claimed, results)
+        if reason is not None:
+            await self._pause(claimed, reason)
         return claimed
 
     async def _process_optimistic(self, job_id: str | None) -> ClaimedChunk | None:
@@ -153,9 +161,9 @@ class BatchWorker:
             claimed = await self._claim(session, job_id, lock=False)
             if claimed is None:
                 return None
-            blocked = await self._pause_if_blocked(session, claimed)
-            await session.commit()
-        if blocked:
+            reason = await account_block_reason(session, claimed.account_id)
+        if reason is not None:
+            await self._pause(claimed, reason)
             return claimed
 
         results = await self._query_chunk(claimed)
@@ -202,22 +210,19 @@ class BatchWorker:
             numbers=decode_chunk_numbers(row.numbers),
         )
 
-    async def _pause_if_blocked(self, session: AsyncSession, claimed: ClaimedChunk) -> bool:
-        """Pause the job of an account in arrears (or purged); return whether it was paused."""
-        reason = await account_block_reason(session, claimed.account_id)
-        if reason is None:
-            return False
-        await session.execute(
-            update(BatchJob)
-            .where(BatchJob.id == claimed.job_id, BatchJob.state.in_(CLAIMABLE_STATES))
-            .values(
-                state=JobState.PAUSED.value,
-                state_reason=f"account queries are suspended ({reason.value}); "
-                "resume the job once the account is active",
+    async def _pause(self, claimed: ClaimedChunk, reason: BlockReason) -> None:
+        """Pause the job of an account in arrears (or purged); its chunks stay pending."""
+        async with self._session_factory() as session, session.begin():
+            await session.execute(
+                update(BatchJob)
+                .where(BatchJob.id == claimed.job_id, BatchJob.state.in_(CLAIMABLE_STATES))
+                .values(
+                    state=JobState.PAUSED.value,
+                    state_reason=f"account queries are suspended ({reason.value}); "
+                    "resume the job once the account is active",
+                )
             )
-        )
         log.warning("batch_job_paused", job_id=claimed.job_id, reason=reason.value)
-        return True
 
     async def _query_chunk(self, claimed: ClaimedChunk) -> list[QueryResult]:
         numbers = claimed.numbers

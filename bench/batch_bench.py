@@ -1,0 +1,193 @@
+"""Batch end-to-end benchmark: a 1,000,000-number file in, a result file out.
+
+Generates CSV and XLSX files from real segments with duplicates and damaged
+rows mixed in, then runs each through the whole pipeline (read and store,
+query with the simulated network at zero latency, bill every number, write
+the result file) in a fresh process, and prints wall time and that process's
+peak RSS.
+
+    .venv/bin/python bench/batch_bench.py                  # 1M rows, SQLite
+    .venv/bin/python bench/batch_bench.py --rows 100000 --database postgresql://...
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Segments of the three basic carriers, from the product's segment table.
+SEGMENTS = [
+    "130", "131", "132", "133", "135", "136", "137", "138", "139", "145", "147", "150",
+    "151", "152", "153", "155", "156", "157", "158", "159", "166", "173", "176", "177",
+    "178", "180", "181", "182", "183", "185", "186", "187", "188", "189", "191", "198", "199",
+]  # fmt: skip
+DAMAGED = ["1.38001E+10", "138001380", "abc", "13800138000.0", "１３８００１３８０００", "'13912345678"]
+DUPLICATE_RATE = 0.05
+DAMAGED_RATE = 0.01
+
+
+def generate_numbers(rows: int, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    values: list[str] = []
+    for _ in range(rows):
+        draw = rng.random()
+        if draw < DAMAGED_RATE:
+            values.append(rng.choice(DAMAGED))
+        elif draw < DAMAGED_RATE + DUPLICATE_RATE and values:
+            values.append(values[rng.randrange(len(values))])
+        else:
+            values.append(rng.choice(SEGMENTS) + f"{rng.randrange(10**8):08d}")
+    return values
+
+
+def write_csv(path: Path, numbers: list[str]) -> None:
+    with path.open("w", encoding="utf-8") as stream:
+        stream.write("客户编号,手机号码\n")
+        for index, number in enumerate(numbers):
+            stream.write(f"C{index},{number}\n")
+
+
+def write_xlsx(path: Path, numbers: list[str]) -> None:
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = workbook.add_worksheet()
+    sheet.write_row(0, 0, ["客户编号", "手机号码"])
+    for index, number in enumerate(numbers, start=1):
+        sheet.write_string(index, 0, f"C{index}")
+        # Most numbers as numeric cells, the way Excel stores a typed number.
+        if number.isdigit():
+            sheet.write_number(index, 1, int(number))
+        else:
+            sheet.write_string(index, 1, number)
+    workbook.close()
+
+
+async def run_pipeline(source: Path, database_url: str | None, work_dir: Path) -> dict[str, object]:
+    from phonestatus.accounts.crypto import SecretCipher
+    from phonestatus.accounts.models import Account
+    from phonestatus.accounts.service import create_account, enable_feature
+    from phonestatus.batch.export import export_job
+    from phonestatus.batch.readers import ReaderLimits
+    from phonestatus.batch.service import JobRequest, create_job, get_job
+    from phonestatus.batch.worker import BatchWorker
+    from phonestatus.batch.writers import OutputFormat
+    from phonestatus.billing import PriceList
+    from phonestatus.detection import QueryEngine
+    from phonestatus.ratelimit import AccountRateLimiter, RateLimitStorage
+    from phonestatus.runtime import Runtime
+    from phonestatus.settings import Settings
+
+    settings = Settings(
+        data_dir=work_dir / "data",
+        database_url=database_url,
+        secret_key="bench-secret-key-bench-secret-key-0123",
+        simulator_latency_scale=0.0,
+        number_rate_limit="off",
+    )
+    runtime = Runtime.build(settings)
+    clock = runtime.clock
+    async with runtime.session_factory() as session, session.begin():
+        account = await create_account(session, name="bench", verified=True, clock=clock)
+        await enable_feature(session, account.id, accepted_by="bench", clock=clock)
+        # The per-account limit still applies; the bench account is allowed a high rate.
+        (await session.get(Account, account.id)).rate_limit = "1000000/second"  # type: ignore[union-attr]
+        account_id = account.id
+
+    prices = PriceList.from_settings(settings)
+    started = time.perf_counter()
+    async with runtime.session_factory() as session, session.begin():
+        job, _ = await create_job(
+            session,
+            JobRequest(account_id=account_id, path=source, filename=source.name),
+            limits=ReaderLimits.from_settings(settings),
+            chunk_size=settings.batch_chunk_size,
+            prices=prices,
+            clock=clock,
+            cipher=SecretCipher(runtime.secret_key),
+        )
+        assert job is not None
+        job_id = job.id
+    stored = time.perf_counter()
+
+    engine = QueryEngine.from_settings(settings, clock=clock)
+    worker = BatchWorker(
+        session_factory=runtime.session_factory,
+        engine=engine,
+        prices=prices,
+        clock=clock,
+        rate_limiter=AccountRateLimiter(storage=RateLimitStorage.from_url(settings.redis_url)),
+        default_rate_limit=settings.account_rate_limit,
+        concurrency=settings.batch_query_concurrency,
+    )
+    await worker.run_until_idle(job_id)
+    queried = time.perf_counter()
+
+    async with runtime.session_factory() as session:
+        job = await get_job(session, job_id)
+    output_format = OutputFormat(source.suffix.lstrip("."))
+    output = work_dir / f"result.{output_format.value}"
+    summary = await export_job(runtime.session_factory, job, output, output_format)
+    written = time.perf_counter()
+    await engine.aclose()
+    await runtime.close()
+
+    return {
+        "rows": summary.rows,
+        "invalid_rows": job.invalid_rows,
+        "duplicate_rows": job.duplicate_rows,
+        "distinct_numbers": job.distinct_numbers,
+        "state": job.state,
+        "store_seconds": round(stored - started, 1),
+        "query_and_bill_seconds": round(queried - stored, 1),
+        "write_seconds": round(written - queried, 1),
+        "total_seconds": round(written - started, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--database", default=None, help="database URL; default: SQLite file")
+    parser.add_argument("--formats", default="csv,xlsx")
+    parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--work-dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.run is not None:
+        # Child process: run one file end to end and report as JSON.
+        result = asyncio.run(run_pipeline(args.run, args.database, args.work_dir))
+        print(json.dumps(result))
+        return
+
+    numbers = generate_numbers(args.rows)
+    with tempfile.TemporaryDirectory(prefix="batch-bench-") as directory:
+        root = Path(directory)
+        for file_format in args.formats.split(","):
+            source = root / f"numbers.{file_format}"
+            (write_csv if file_format == "csv" else write_xlsx)(source, numbers)
+            work_dir = root / f"run-{file_format}"
+            work_dir.mkdir()
+            command = [sys.executable, __file__, "--run", str(source), "--work-dir", str(work_dir)]
+            if args.database:
+                command += ["--database", args.database]
+            completed = subprocess.run(command, capture_output=True, text=True, check=False)
+            if completed.returncode != 0:
+                print(completed.stderr, file=sys.stderr)
+                raise SystemExit(f"{file_format} run failed")
+            result = json.loads(completed.stdout.strip().splitlines()[-1])
+            size_mb = source.stat().st_size / 1024 / 1024
+            print(f"{file_format}: {size_mb:.1f} MB file, {json.dumps(result)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Build a batch worker from a runtime, and run one in the background of ``serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from phonestatus.accounts.crypto import SecretCipher
+from phonestatus.batch.webhooks import WebhookSender
+from phonestatus.batch.worker import BatchWorker
+from phonestatus.billing import PriceList
+from phonestatus.detection import QueryEngine
+from phonestatus.ratelimit import AccountRateLimiter, RateLimitStorage
+from phonestatus.runtime import Runtime
+
+
+class WorkerResources:
+    """A worker and what it opened (query engine, limiter storage), closed together."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        self.engine = QueryEngine.from_settings(settings, clock=runtime.clock)
+        self.limiter_storage = RateLimitStorage.from_url(settings.redis_url)
+        self.worker = BatchWorker(
+            session_factory=runtime.session_factory,
+            engine=self.engine,
+            prices=PriceList.from_settings(settings),
+            clock=runtime.clock,
+            rate_limiter=AccountRateLimiter(storage=self.limiter_storage),
+            default_rate_limit=settings.account_rate_limit,
+            concurrency=settings.batch_query_concurrency,
+            poll_seconds=settings.batch_poll_seconds,
+            webhooks=WebhookSender(
+                session_factory=runtime.session_factory,
+                cipher=SecretCipher(runtime.secret_key),
+                clock=runtime.clock,
+                timeout_seconds=settings.batch_webhook_timeout_seconds,
+            ),
+        )
+
+    async def aclose(self) -> None:
+        await self.engine.aclose()
+        await self.limiter_storage.aclose()
+
+
+def start_batch_worker(runtime: Runtime) -> Callable[[], Awaitable[None]]:
+    """Start a background batch worker; return the coroutine function that stops it.
+
+    With ``batch_worker_enabled`` off nothing starts and the stop does nothing.
+    """
+    if not runtime.settings.batch_worker_enabled:
+
+        async def nothing_to_stop() -> None:
+            return None
+
+        return nothing_to_stop
+
+    # NOTE: on SQLite, `serve --workers N` runs N batch workers. The chunk guard keeps
+    # billing exactly once, but two processes may query the same chunk.
+    resources = WorkerResources(runtime)
+    stop_event = asyncio.Event()
+    task = asyncio.create_task(resources.worker.run_forever(stop_event), name="batch-worker")
+
+    async def stop() -> None:
+        stop_event.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=10)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await resources.aclose()
+
+    return stop
