@@ -9,7 +9,10 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from phonestatus import __version__
+from phonestatus.batch.wiring import start_batch_worker
 from phonestatus.billing.settlement import start_settlement
+from phonestatus.console import auth as console_auth
+from phonestatus.console import batch_api
 from phonestatus.gateway.pipeline import GatewayPipeline
 from phonestatus.gateway.routes import router as gateway_router
 from phonestatus.gateway.wiring import GatewayServices
@@ -31,9 +34,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             app.state.runtime.settings,
             clock=app.state.runtime.clock,
         )
+        stop_batch_worker = start_batch_worker(app.state.runtime)
         try:
             yield
         finally:
+            await stop_batch_worker()
             await stop_settlement()
             await gateway_services.aclose()
             if owned:
@@ -41,6 +46,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
     app = FastAPI(title="phonestatus", version=__version__, lifespan=lifespan, docs_url=None)
     app.include_router(gateway_router)
+    app.include_router(console_auth.router)
+    app.include_router(batch_api.router)
 
     @app.get("/health")
     async def health() -> JSONResponse:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from phonestatus.accounts.service import create_account, enable_feature
 from phonestatus.batch.readers import ReaderLimits
-from phonestatus.batch.service import JobRequest, create_job
+from phonestatus.batch.service import JobRequest, create_job, delete_account_jobs
 from phonestatus.batch.worker import BatchWorker
 from phonestatus.billing import PriceList, QueryRecord
 from phonestatus.clock import SystemClock
@@ -36,8 +36,12 @@ async def make_account(
 
 
 @pytest.fixture
-async def account_id(session_factory: async_sessionmaker[AsyncSession]) -> str:
-    return await make_account(session_factory)
+async def account_id(session_factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[str]:
+    account_id = await make_account(session_factory)
+    yield account_id
+    # Leave no claimable job behind for workers of other tests sharing the database.
+    async with session_factory() as session, session.begin():
+        await delete_account_jobs(session, account_id)
 
 
 @pytest.fixture
