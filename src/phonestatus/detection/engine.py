@@ -247,7 +247,11 @@ class QueryEngine:
         if segment is None and number is not None:
             segment = lookup_segment(number)
         basic = outcome.basic_carrier or (segment.carrier if segment is not None else None)
-        carrier = outcome.carrier or basic
+        carrier = outcome.carrier
+        if carrier is None and outcome.kind is not OutcomeKind.REFUSED:
+            # NOTE: without a carrier in the answer the segment owner is the best
+            # guess, and it is wrong for a ported number. A refusal keeps None.
+            carrier = basic
         is_ported = (
             outcome.is_ported
             if outcome.is_ported is not None
