@@ -39,6 +39,7 @@ from phonestatus.accounts.models import (
     ConsoleUser,
     VerificationState,
 )
+from phonestatus.billing.purge import registered_purge_hooks
 from phonestatus.clock import FrozenClock
 
 from .conftest import START
@@ -889,3 +890,44 @@ class TestAccountDeletion:
             .where(ConsoleUser.account_id == account.id)
         )
         assert users == 0
+
+
+class TestPurgeAccountCredentials:
+    async def test_purge_account_credentials_deletes_keys_and_codes(
+        self, session: AsyncSession, clock: FrozenClock, cipher: SecretCipher
+    ) -> None:
+        account = await make_account(session, clock=clock, feature=True)
+        access_key, _ = await service.create_access_key(
+            session, account.id, cipher=cipher, clock=clock
+        )
+        await service.create_auth_code(session, account.id, clock=clock)
+        user = await service.create_user(
+            session, account.id, username=unique_username(), password="correct horse", clock=clock
+        )
+        await session.commit()
+
+        await service.purge_account_credentials(session, account.id)
+        await session.commit()
+
+        assert await service.resolve_access_key(session, access_key.id, cipher=cipher) is None
+        assert await service.list_auth_code_records(session, account.id) == []
+        assert await service.is_feature_enabled(session, account.id)
+        assert await session.get(ConsoleUser, user.id) is not None
+
+    async def test_purge_account_credentials_spares_other_accounts(
+        self, session: AsyncSession, clock: FrozenClock, cipher: SecretCipher
+    ) -> None:
+        purged = await make_account(session, clock=clock)
+        kept = await make_account(session, clock=clock)
+        access_key, _ = await service.create_access_key(
+            session, kept.id, cipher=cipher, clock=clock
+        )
+        await session.commit()
+
+        await service.purge_account_credentials(session, purged.id)
+        await session.commit()
+
+        assert await service.resolve_access_key(session, access_key.id, cipher=cipher) is not None
+
+    def test_purge_account_credentials_is_a_billing_purge_hook(self) -> None:
+        assert service.purge_account_credentials in registered_purge_hooks()

@@ -50,6 +50,7 @@ from phonestatus.accounts.models import (
     FeatureActivation,
     VerificationState,
 )
+from phonestatus.billing.purge import register_purge_hook
 from phonestatus.clock import Clock
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "list_auth_code_records",
     "list_auth_codes",
     "list_feature_activations",
+    "purge_account_credentials",
     "resolve_access_key",
     "revoke_auth_code",
     "set_access_key_enabled",
@@ -560,3 +562,20 @@ async def authenticate_user(
         user.password_hash = await passwords.hash_password(password)
         await session.flush()
     return user
+
+
+# Purge ---------------------------------------------------------------------
+
+
+async def purge_account_credentials(session: AsyncSession, account_id: str) -> None:
+    """Delete the account's AccessKeys and AuthCodes when billing purges it.
+
+    A purged account can never call the API again, so its credentials go
+    with its data. The account row, its console users and its agreement
+    acceptances stay, next to the bills that billing keeps.
+    """
+    await session.execute(sa.delete(AccessKey).where(AccessKey.account_id == account_id))
+    await session.execute(sa.delete(AuthCode).where(AuthCode.account_id == account_id))
+
+
+register_purge_hook(purge_account_credentials)
