@@ -120,7 +120,7 @@ async def in_flight(count: int) -> dict[str, float]:
     errors = sum(
         1 for result in results if isinstance(result, BaseException) or result.raw_code != "OK"
     )
-    # Numbers ported to China Broadnet answer OperatorLimit by rule; that is not an error.
+    # Numbers ported to China Broadnet return OperatorLimit by rule, which is not an error.
     broadnet = sum(
         1
         for result in results

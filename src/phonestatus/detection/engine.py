@@ -96,7 +96,7 @@ class QueryResult:
 
 
 class QueryEngine:
-    """Answers queries through connectors, one per carrier or one for all."""
+    """Runs queries through connectors, one per carrier or one for all."""
 
     def __init__(
         self,
@@ -249,8 +249,8 @@ class QueryEngine:
         basic = outcome.basic_carrier or (segment.carrier if segment is not None else None)
         carrier = outcome.carrier
         if carrier is None and outcome.kind is not OutcomeKind.REFUSED:
-            # NOTE: without a carrier in the answer the segment owner is the best
-            # guess, and it is wrong for a ported number. A refusal keeps None.
+            # NOTE: when the connector reports no carrier, the segment owner is the
+            # best guess, and it is wrong for a ported number. A refusal keeps None.
             carrier = basic
         is_ported = (
             outcome.is_ported

@@ -216,7 +216,7 @@ _ANSWERS: dict[tuple[NetworkState, Scene, Carrier | None], SceneAnswer] = {
 
 
 def read_state(state: NetworkState | None, scene: Scene, carrier: Carrier | None) -> SceneAnswer:
-    """Map a network state (None: no usable answer) to ``scene``'s value for ``carrier``."""
+    """Map a network state (None: no usable response) to ``scene``'s value for ``carrier``."""
     effective = NetworkState.UNKNOWN if state is None else state
     return _ANSWERS[effective, scene, carrier]
 
