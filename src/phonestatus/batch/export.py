@@ -1,17 +1,14 @@
 """Assemble a job's result file from its stored row blocks and chunk results.
 
 Results are kept per distinct number, rows per block, so writing joins the
-two. The join uses a sorted array of ``number * 1024 + result id`` (8 bytes
-per number) instead of a dict, which keeps a million-number job's index near
-8 MB. Row blocks are fetched a few at a time on the event loop while the
+two. The join maps each number to the id of one of the few distinct results
+in a ``NumberTable``, about 20 MB for a million numbers. Row blocks are fetched a few at a time on the event loop while the
 writer runs in a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
-from array import array
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from phonestatus.batch.intake import StoredRow, decode_block, decode_chunk_numbers
 from phonestatus.batch.models import BatchChunk, BatchJob, BatchRowBlock, ChunkState
+from phonestatus.batch.numbertable import NumberTable
 from phonestatus.batch.results import NumberResult, ResultRow
 from phonestatus.batch.writers import (
     OutputFormat,
@@ -29,7 +27,6 @@ from phonestatus.batch.writers import (
     write_xlsx,
 )
 
-RESULT_ID_SLOTS = 1024
 CHUNKS_PER_FETCH = 100
 BLOCKS_PER_FETCH = 50
 
@@ -38,34 +35,24 @@ class ResultIndex:
     """Answered numbers of one job and their results, looked up by number."""
 
     def __init__(self) -> None:
-        self._keys: array[int] = array("q")
+        self._table = NumberTable()
         self._results: list[NumberResult] = []
         self._ids: dict[NumberResult, int] = {}
-        self._sorted = True
 
     def add(self, number: str, result: NumberResult) -> None:
         result_id = self._ids.get(result)
         if result_id is None:
             result_id = len(self._results)
-            if result_id >= RESULT_ID_SLOTS:
-                raise ValueError(f"more than {RESULT_ID_SLOTS} distinct results in one job")
             self._ids[result] = result_id
             self._results.append(result)
-        self._keys.append(int(number) * RESULT_ID_SLOTS + result_id)
-        self._sorted = False
+        self._table.add(int(number), result_id)
 
     def get(self, number: str) -> NumberResult | None:
-        if not self._sorted:
-            self._keys = array("q", sorted(self._keys))
-            self._sorted = True
-        base = int(number) * RESULT_ID_SLOTS
-        position = bisect.bisect_left(self._keys, base)
-        if position < len(self._keys) and self._keys[position] // RESULT_ID_SLOTS == int(number):
-            return self._results[self._keys[position] % RESULT_ID_SLOTS]
-        return None
+        result_id = self._table.get(int(number))
+        return None if result_id is None else self._results[result_id]
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._table)
 
 
 async def load_result_index(

@@ -4,8 +4,8 @@ Each row is parsed with the number core. Invalid rows keep their reason and
 are never queried; a number seen before is marked duplicate and joins no
 chunk, so it is queried and billed once however often it appears.
 
-Memory: the set of numbers seen so far is the only part that grows with the
-file, about 70 bytes per distinct number (numbers are kept as ints).
+Memory: the table of numbers seen so far is the only part that grows with
+the file, about 20 bytes per distinct number (see ``NumberTable``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phonestatus.batch.models import ROWS_PER_BLOCK
+from phonestatus.batch.numbertable import NumberTable
 from phonestatus.batch.readers import BatchSource, SourceRow
 from phonestatus.numbers import NumberParseError, parse_mobile
 
@@ -106,7 +107,7 @@ class Intake:
         self.source = source
         self.chunk_size = chunk_size
         self.counts = IntakeCounts(source_width=len(source.header or ()))
-        self._seen: set[int] = set()
+        self._seen = NumberTable()
         self._rows: list[StoredRow] = []
         self._chunk: list[ChunkNumber] = []
 
@@ -131,10 +132,7 @@ class Intake:
                 row.row_number, row.cells, None, False, exc.reason.value, exc.message_zh
             )
 
-        key = int(number)
-        duplicate = key in self._seen
-        if not duplicate:
-            self._seen.add(key)
+        duplicate = not self._seen.add(int(number))
         return StoredRow(row.row_number, row.cells, number, duplicate, None, None)
 
     def _add(self, row: StoredRow, batch: IntakeBatch) -> None:

@@ -1,0 +1,90 @@
+"""A compact hash map from phone numbers (as ints) to small ints.
+
+A Python ``set`` or ``dict`` of a million 11-digit ints costs about 64-100
+bytes per entry, because every int is an object. This table keeps keys in an
+``array('q')`` and values in an ``array('H')`` with open addressing and
+linear probing, about 20 bytes per entry at its load factor, for a few
+microseconds per operation in pure Python. Keys must be positive, which every
+11-digit mobile number is; 0 marks an empty slot.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+INITIAL_CAPACITY = 1 << 12
+# Grow when more than half the slots are used, so probe sequences stay short.
+MAX_LOAD_NUMERATOR = 1
+MAX_LOAD_DENOMINATOR = 2
+# Fibonacci hashing multiplier (2**64 / golden ratio), spreads consecutive numbers apart.
+HASH_MULTIPLIER = 0x9E3779B97F4A7C15
+MASK_64 = (1 << 64) - 1
+MAX_VALUE = 0xFFFF
+
+
+class NumberTable:
+    def __init__(self, capacity: int = INITIAL_CAPACITY) -> None:
+        size = INITIAL_CAPACITY
+        while size < capacity:
+            size <<= 1
+        self._allocate(size)
+        self._count = 0
+
+    def _allocate(self, size: int) -> None:
+        self._keys = array("q", bytes(8 * size))
+        self._values = array("H", bytes(2 * size))
+        self._mask = size - 1
+        self._shift = 64 - size.bit_length() + 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, key: int) -> bool:
+        return self._find(key) >= 0
+
+    def get(self, key: int) -> int | None:
+        slot = self._find(key)
+        return None if slot < 0 else self._values[slot]
+
+    def add(self, key: int, value: int = 0) -> bool:
+        """Store ``key`` with ``value`` unless present; return whether it was added."""
+        if key <= 0:
+            raise ValueError(f"keys must be positive, got {key}")
+        if not 0 <= value <= MAX_VALUE:
+            raise ValueError(f"values must be in 0..{MAX_VALUE}, got {value}")
+        keys = self._keys
+        mask = self._mask
+        slot = ((key * HASH_MULTIPLIER) & MASK_64) >> self._shift
+        while True:
+            found = keys[slot]
+            if found == key:
+                return False
+            if found == 0:
+                break
+            slot = (slot + 1) & mask
+        keys[slot] = key
+        self._values[slot] = value
+        self._count += 1
+        if self._count * MAX_LOAD_DENOMINATOR > len(keys) * MAX_LOAD_NUMERATOR:
+            self._grow()
+        return True
+
+    def _find(self, key: int) -> int:
+        keys = self._keys
+        mask = self._mask
+        slot = ((key * HASH_MULTIPLIER) & MASK_64) >> self._shift
+        while True:
+            found = keys[slot]
+            if found == key:
+                return slot
+            if found == 0:
+                return -1
+            slot = (slot + 1) & mask
+
+    def _grow(self) -> None:
+        old_keys, old_values = self._keys, self._values
+        self._allocate(len(old_keys) * 2)
+        self._count = 0
+        for key, value in zip(old_keys, old_values, strict=True):
+            if key:
+                self.add(key, value)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from phonestatus.batch.numbertable import NumberTable
+
+
+class TestNumberTable:
+    def test_add_reports_new_keys(self) -> None:
+        table = NumberTable()
+
+        assert table.add(13800138000, 3)
+        assert not table.add(13800138000, 5)
+        assert table.get(13800138000) == 3
+        assert len(table) == 1
+
+    def test_get_missing_key(self) -> None:
+        table = NumberTable()
+        table.add(13800138000)
+
+        assert table.get(13800138001) is None
+        assert 13800138001 not in table
+        assert 13800138000 in table
+
+    def test_growth_keeps_every_entry(self) -> None:
+        rng = random.Random(3)
+        keys = {rng.randrange(10**10, 2 * 10**10) for _ in range(20_000)}
+        table = NumberTable()
+
+        for key in keys:
+            table.add(key, key % 65536)
+
+        assert len(table) == len(keys)
+        assert all(table.get(key) == key % 65536 for key in keys)
+
+    def test_consecutive_keys(self) -> None:
+        table = NumberTable()
+
+        for key in range(13800000000, 13800010000):
+            table.add(key)
+
+        assert len(table) == 10_000
+        assert all(key in table for key in range(13800000000, 13800010000))
+
+    @pytest.mark.parametrize("key", [0, -1])
+    def test_add_rejects_non_positive_key(self, key: int) -> None:
+        with pytest.raises(ValueError, match="positive"):
+            NumberTable().add(key)
+
+    def test_add_rejects_large_value(self) -> None:
+        with pytest.raises(ValueError, match="65535"):
+            NumberTable().add(13800138000, 65536)
