@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import BigInteger, bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
@@ -21,9 +21,10 @@ from phonestatus.accounts.models import Account, AccountState
 from phonestatus.billing.errors import BillingAccountNotFound, QueryAlreadyRecorded
 from phonestatus.billing.models import Package, QueryRecord, UsageEvent
 from phonestatus.billing.prices import PriceList
+from phonestatus.storage.db import UTCDateTime
 
 # On PostgreSQL two transactions can pick the same package and the loser finds
-# it exhausted; it then looks again, at most this many times.
+# it exhausted. It then tries again, at most this many times.
 PACKAGE_CLAIM_ATTEMPTS = 5
 
 
@@ -84,18 +85,14 @@ async def record_query(
         raise QueryAlreadyRecorded(usage.request_id)
 
     if usage.billable:
-        package_id = await _claim_package_unit(session, usage.account_id, usage.occurred_at)
-        unit_price_li = 0 if package_id is not None else prices.unit_price_li(usage.action)
-        await session.execute(
-            insert(UsageEvent).values(
-                query_record_id=record_id,
-                account_id=usage.account_id,
-                action=usage.action,
-                package_id=package_id,
-                unit_price_li=unit_price_li,
-                occurred_at=usage.occurred_at,
+        unit_price_li = prices.unit_price_li(usage.action)
+        if session.get_bind().dialect.name == "postgresql":
+            await _charge_postgresql(session, record_id, usage, unit_price_li)
+        else:
+            package_id = await _claim_package_unit(session, usage.account_id, usage.occurred_at)
+            await _insert_event(
+                session, record_id, usage, package_id, 0 if package_id else unit_price_li
             )
-        )
 
     record = QueryRecord(id=record_id, **values)
     make_transient_to_detached(record)
@@ -135,6 +132,81 @@ async def _insert_record(session: AsyncSession, values: dict[str, Any]) -> int |
     return result.scalar_one_or_none()
 
 
+async def _insert_event(
+    session: AsyncSession,
+    record_id: int,
+    usage: QueryUsage,
+    package_id: str | None,
+    unit_price_li: int,
+) -> None:
+    await session.execute(
+        insert(UsageEvent).values(
+            query_record_id=record_id,
+            account_id=usage.account_id,
+            action=usage.action,
+            package_id=package_id,
+            unit_price_li=unit_price_li,
+            occurred_at=usage.occurred_at,
+        )
+    )
+
+
+# One round trip on PostgreSQL: pick the usable package that expires first,
+# take one unit with the `remaining > 0` guard, and insert the usage event,
+# charged to the package or at the unit price. When a package was picked but
+# a concurrent transaction took its last unit first, nothing is inserted and
+# the caller tries again with a fresh snapshot.
+_CHARGE_POSTGRESQL = text(
+    """
+    WITH candidate AS (
+        SELECT id FROM billing_packages
+        WHERE account_id = :account_id AND remaining > 0 AND refunded_at IS NULL
+          AND purchased_at <= :occurred_at AND expires_at > :occurred_at
+        ORDER BY expires_at, id
+        LIMIT 1
+    ),
+    claimed AS (
+        UPDATE billing_packages SET remaining = billing_packages.remaining - 1
+        FROM candidate
+        WHERE billing_packages.id = candidate.id AND billing_packages.remaining > 0
+        RETURNING billing_packages.id
+    ),
+    event AS (
+        INSERT INTO billing_usage_events
+            (query_record_id, account_id, action, package_id, unit_price_li, occurred_at)
+        SELECT :record_id, :account_id, :action, (SELECT id FROM claimed),
+               CASE WHEN EXISTS (SELECT 1 FROM claimed) THEN 0 ELSE :unit_price_li END,
+               :occurred_at
+        WHERE EXISTS (SELECT 1 FROM claimed) OR NOT EXISTS (SELECT 1 FROM candidate)
+        RETURNING package_id
+    )
+    SELECT count(*) FROM event
+    """
+).bindparams(
+    bindparam("record_id", type_=BigInteger()),
+    bindparam("unit_price_li", type_=BigInteger()),
+    bindparam("occurred_at", type_=UTCDateTime()),
+)
+
+
+async def _charge_postgresql(
+    session: AsyncSession, record_id: int, usage: QueryUsage, unit_price_li: int
+) -> None:
+    parameters = {
+        "record_id": record_id,
+        "account_id": usage.account_id,
+        "action": usage.action,
+        "unit_price_li": unit_price_li,
+        "occurred_at": usage.occurred_at,
+    }
+    for _ in range(PACKAGE_CLAIM_ATTEMPTS):
+        if await session.scalar(_CHARGE_POSTGRESQL, parameters):
+            return
+    # NOTE: after repeated lost races the query is charged to the balance even
+    # if some package still has quota; the charge is correct, only the order differs.
+    await _insert_event(session, record_id, usage, None, unit_price_li)
+
+
 def _usable_packages(account_id: str, moment: datetime) -> Any:
     return (
         Package.account_id == account_id,
@@ -150,9 +222,8 @@ async def _claim_package_unit(
 ) -> str | None:
     """Take one unit from the usable package that expires first; None when none has quota.
 
-    The decrement is a single UPDATE guarded by ``remaining > 0``, so quota
-    never goes negative: on PostgreSQL the row lock makes a concurrent
-    transaction re-check the guard, and SQLite runs one writer at a time.
+    Used on SQLite, where one writer at a time makes the guarded UPDATE enough.
+    PostgreSQL takes the path in ``_charge_postgresql``.
     """
     conditions = _usable_packages(account_id, moment)
     first_expiring = (
@@ -169,12 +240,5 @@ async def _claim_package_unit(
         .returning(Package.id)
         .execution_options(synchronize_session=False)
     )
-    # SQLite runs one writer at a time, so an empty result there means no quota.
-    attempts = PACKAGE_CLAIM_ATTEMPTS if session.get_bind().dialect.name == "postgresql" else 1
-    for _ in range(attempts):
-        package_id = (await session.execute(claim)).scalar_one_or_none()
-        if package_id is not None:
-            return str(package_id)
-        if attempts == 1 or not await session.scalar(select(exists().where(*conditions))):
-            return None
-    return None
+    package_id = (await session.execute(claim)).scalar_one_or_none()
+    return str(package_id) if package_id is not None else None
