@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from phonestatus.numbers.errors import NumberParseError, ParseErrorReason
@@ -48,8 +49,9 @@ MOBILE_SECOND_DIGITS = frozenset("3456789")
 # ASCII input skips normalisation, so its own brackets, "_" and control
 # whitespace are listed too.
 _PLAIN_SEPARATORS = " -()/_[]{}\t\n\v\f\r\x1c\x1d\x1e\x1f"
-_PLAIN_SEPARATOR_DELETION = str.maketrans("", "", _PLAIN_SEPARATORS)
-_SEPARATOR_DELETION = str.maketrans("", "", _PLAIN_SEPARATORS + ".,")
+# Deleted with bytes.translate, which is several times faster than str.translate.
+_PLAIN_SEPARATOR_BYTES = _PLAIN_SEPARATORS.encode("ascii")
+_SEPARATOR_BYTES = _PLAIN_SEPARATOR_BYTES + b".,"
 _URI_SCHEMES = ("tel:", "callto:", "sms:")
 
 # A number cell exported as a float: 13800138000.0, or 13800138000,0 in locales
@@ -66,6 +68,28 @@ class MobileNumber:
 
     digits: str
     segment: Segment
+
+
+# NOTE: _mobile_number fills the slots through their descriptors instead of
+# calling the generated __init__, whose frozen-dataclass object.__setattr__
+# calls cost about twice as much. MobileNumber has no __post_init__ to skip.
+_new_object = object.__new__
+_set_digits: Callable[[MobileNumber, str], None] = MobileNumber.__dict__["digits"].__set__
+_set_segment: Callable[[MobileNumber, Segment], None] = MobileNumber.__dict__["segment"].__set__
+
+
+def _mobile_number(digits: str, segment: Segment) -> MobileNumber:
+    number = _new_object(MobileNumber)
+    _set_digits(number, digits)
+    _set_segment(number, segment)
+    return number
+
+
+def _delete_separators(text: str, separators: bytes) -> str:
+    """Return ``text`` without the ASCII ``separators``, keeping every other character."""
+    if text.isascii():
+        return text.encode("ascii").translate(None, separators).decode("ascii")
+    return text.translate(dict.fromkeys(separators))
 
 
 class _NormalisingTable(dict[int, str]):
@@ -140,7 +164,7 @@ def parse_mobile(text: str) -> MobileNumber:
     if len(text) == MOBILE_DIGITS and text.isdigit() and text.isascii():
         segment = _SUPPORTED_BY_PREFIX4.get(text[:4])
         if segment is not None:
-            return MobileNumber(text, segment)
+            return _mobile_number(text, segment)
 
     if len(text) > MAX_INPUT_CHARS:
         raise NumberParseError(text, ParseErrorReason.TOO_LONG)
@@ -152,7 +176,7 @@ def parse_mobile(text: str) -> MobileNumber:
     # The general path below returns the same number for such text, or the
     # error when this path does not find a supported number. Only the general
     # path reads "." and ",", which may start a spreadsheet's decimal fraction.
-    compact = normalized.translate(_PLAIN_SEPARATOR_DELETION)
+    compact = _delete_separators(normalized, _PLAIN_SEPARATOR_BYTES)
     has_plus = compact[:1] == "+"
     digits = compact[1:] if has_plus else compact
     if digits.isdigit() and digits.isascii():
@@ -173,7 +197,7 @@ def parse_mobile(text: str) -> MobileNumber:
             _SUPPORTED_BY_PREFIX4.get(national[:4]) if len(national) == MOBILE_DIGITS else None
         )
         if segment is not None:
-            return MobileNumber(national, segment)
+            return _mobile_number(national, segment)
 
     return parse_normalized(normalized, text)
 
@@ -230,7 +254,7 @@ def _split_digits(cleaned: str, text: str) -> tuple[bool, str]:
     Raises ``NumberParseError`` when anything but separators remains, or a
     "+" follows a digit.
     """
-    compact = cleaned.translate(_SEPARATOR_DELETION)
+    compact = _delete_separators(cleaned, _SEPARATOR_BYTES)
     has_plus = compact[:1] == "+"
     digits = compact[1:] if has_plus else compact
     # isdigit() is False for "" and isascii() rules out other scripts' digit-like characters.
@@ -301,4 +325,4 @@ def _mobile_from_national(national: str, text: str) -> MobileNumber:
     segment = _SUPPORTED_BY_PREFIX4.get(national[:4])
     if segment is None:
         raise NumberParseError(text, ParseErrorReason.UNSUPPORTED_SEGMENT)
-    return MobileNumber(national, segment)
+    return _mobile_number(national, segment)
