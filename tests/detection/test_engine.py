@@ -502,3 +502,27 @@ class TestFromSettingsWiring:
         assert {result.status for result in results} == {PhoneStatus.UNKNOWN}
         assert {result.raw_code for result in results} <= {"Timeout", "SystemError"}
         assert not any(result.billable for result in results)
+
+
+class TestMetrics:
+    @staticmethod
+    def _count(scene: str, code: str, outcome: str) -> float:
+        from prometheus_client import REGISTRY
+
+        labels = {"scene": scene, "connector": "metered", "code": code, "outcome": outcome}
+        value = REGISTRY.get_sample_value("phonestatus_detection_queries_total", labels)
+        return value or 0.0
+
+    async def test_query_counts_outcomes(self, make_engine: Callable[..., QueryEngine]) -> None:
+        engine = make_engine(FakeConnector("metered"), guard="1/minute")
+        subject = _subject("13800000077")
+        answered_before = self._count("voice", "OK", "answered")
+        limited_before = self._count("voice", "RequestFrequencyLimit", "frequency_limit")
+
+        await engine.query(subject, Scene.VOICE)
+        await engine.query(subject, Scene.VOICE)
+
+        assert self._count("voice", "OK", "answered") == answered_before + 1
+        assert (
+            self._count("voice", "RequestFrequencyLimit", "frequency_limit") == limited_before + 1
+        )

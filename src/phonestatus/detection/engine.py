@@ -28,6 +28,7 @@ from phonestatus.detection.cache import (
     ResultCache,
     cache_key,
 )
+from phonestatus.detection.metrics import PROBE_SECONDS, QUERIES
 from phonestatus.detection.protocols import (
     Connector,
     ConnectorError,
@@ -153,13 +154,16 @@ class QueryEngine:
                 raw_code=OutcomeCode.FREQUENCY_LIMIT.value,
                 latency_ms=_elapsed_ms(loop, started),
             )
-            return self._result(subject, scene, segment, refusal, code=OutcomeCode.FREQUENCY_LIMIT)
+            result = self._result(
+                subject, scene, segment, refusal, code=OutcomeCode.FREQUENCY_LIMIT
+            )
+            return _counted(result, "frequency_limit")
 
         key = cache_key(scene.value, subject.key)
         if self._cache is not None:
             cached = await self._cache.get(key)
             if cached is not None:
-                return self._result(
+                result = self._result(
                     subject,
                     scene,
                     segment,
@@ -168,15 +172,19 @@ class QueryEngine:
                     latency_ms=_elapsed_ms(loop, started),
                     cache_hit=True,
                 )
+                return _counted(result, "cache_hit")
 
+        probe_started = loop.time()
         outcome = await self._probe(connector, subject, scene, started)
+        PROBE_SECONDS.labels(connector.name).observe(loop.time() - probe_started)
         observed_at = self._clock.now()
 
         if self._cache is not None and outcome.is_answered:
             ttl = self._ttls.get(self._ttl_status(outcome), 0)
             await self._cache.set(key, CachedOutcome(outcome, observed_at), ttl)
 
-        return self._result(subject, scene, segment, outcome, observed_at=observed_at)
+        result = self._result(subject, scene, segment, outcome, observed_at=observed_at)
+        return _counted(result, outcome.kind.value)
 
     async def aclose(self) -> None:
         for connector in self.connectors:
@@ -302,6 +310,11 @@ def _code_for(outcome: ProbeOutcome, carrier: Carrier | None, scene: Scene) -> O
     if carrier is Carrier.CBN and scene not in BROADNET_SCENES:
         return OutcomeCode.OPERATOR_LIMIT
     return OutcomeCode.OK
+
+
+def _counted(result: QueryResult, outcome: str) -> QueryResult:
+    QUERIES.labels(result.scene.value, result.connector, result.code.value, outcome).inc()
+    return result
 
 
 def _elapsed_ms(loop: asyncio.AbstractEventLoop, started: float) -> int:
