@@ -97,7 +97,11 @@ class QueryResult:
 
 
 class QueryEngine:
-    """Runs queries through connectors, one per carrier or one for all."""
+    """Runs queries through connectors, one per carrier or one for all.
+
+    With a mapping by carrier, digests and carriers missing from the mapping
+    go to ``default_connector``, or to the mapping's first connector.
+    """
 
     def __init__(
         self,
@@ -142,6 +146,7 @@ class QueryEngine:
         return list(unique.values())
 
     async def query(self, subject: ProbeSubject, scene: Scene) -> QueryResult:
+        """Return ``subject``'s status in ``scene``; carrier failures come back as results."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         segment = lookup_segment(subject.number) if subject.number is not None else None
