@@ -49,9 +49,13 @@ MOBILE_SECOND_DIGITS = frozenset("3456789")
 # ASCII input skips normalisation, so its own brackets, "_" and control
 # whitespace are listed too.
 _PLAIN_SEPARATORS = " -()/_[]{}\t\n\v\f\r\x1c\x1d\x1e\x1f"
-# Deleted with bytes.translate, which is several times faster than str.translate.
+# Deleted with bytes.translate where the text is ASCII: about twice as fast as str.translate.
 _PLAIN_SEPARATOR_BYTES = _PLAIN_SEPARATORS.encode("ascii")
 _SEPARATOR_BYTES = _PLAIN_SEPARATOR_BYTES + b".,"
+_DELETION_TABLES = {
+    separators: dict.fromkeys(separators)
+    for separators in (_PLAIN_SEPARATOR_BYTES, _SEPARATOR_BYTES)
+}
 _URI_SCHEMES = ("tel:", "callto:", "sms:")
 
 # A number cell exported as a float: 13800138000.0, or 13800138000,0 in locales
@@ -89,7 +93,7 @@ def _delete_separators(text: str, separators: bytes) -> str:
     """Return ``text`` without the ASCII ``separators``, keeping every other character."""
     if text.isascii():
         return text.encode("ascii").translate(None, separators).decode("ascii")
-    return text.translate(dict.fromkeys(separators))
+    return text.translate(_DELETION_TABLES[separators])
 
 
 class _NormalisingTable(dict[int, str]):
