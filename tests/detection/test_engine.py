@@ -526,3 +526,24 @@ class TestMetrics:
         assert (
             self._count("voice", "RequestFrequencyLimit", "frequency_limit") == limited_before + 1
         )
+
+
+class TestFromSettingsErrors:
+    @pytest.mark.parametrize(
+        ("overrides", "fragment"),
+        [
+            ({"number_rate_limit": "often"}, "invalid rate limit"),
+            ({"simulator_distribution": "asleep=1"}, "invalid simulator distribution"),
+            ({"simulator_carrier_capacity": "CMCC"}, "invalid rate limit"),
+            ({"result_cache_ttl_seconds": "NORMAL=soon"}, "invalid result cache TTL"),
+        ],
+    )
+    def test_from_settings_invalid_setting(
+        self,
+        settings_factory: Callable[..., Settings],
+        overrides: dict[str, str],
+        fragment: str,
+    ) -> None:
+        settings = settings_factory(**overrides)
+        with pytest.raises(ValueError, match=fragment):
+            QueryEngine.from_settings(settings, clock=FrozenClock(START))

@@ -9,10 +9,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from phonestatus.detection.overrides import SimulatorConfigError, load_overrides
 from phonestatus.detection.protocols import OutcomeKind, ProbeSubject
-from phonestatus.detection.scenes import NetworkState, Scene
+from phonestatus.detection.scenes import (
+    SCENE_VALUES,
+    STATUS_SCENES,
+    TABLE_SCENES,
+    TELECOM_WITHHELD,
+    NetworkState,
+    Scene,
+    read_state,
+)
 from phonestatus.detection.simulated import (
     DEFAULT_LATENCY_MEAN_MS,
     LatencyProfile,
@@ -261,3 +271,25 @@ class TestSimulatedConnector:
     def test_init_invalid_fault_rate(self) -> None:
         with pytest.raises(SimulatorConfigError):
             SimulatedConnector(SimulatedNetwork(seed=SEED), latency=NO_LATENCY, fault_rate=2)
+
+
+SEGMENT_PREFIXES = ["130", "133", "138", "145", "166", "173", "180", "189", "192", "199"]
+
+
+class TestSimulatedProperties:
+    @settings(max_examples=300, deadline=None)
+    @given(
+        prefix=st.sampled_from(SEGMENT_PREFIXES),
+        rest=st.integers(min_value=0, max_value=99_999_999),
+        seed=st.text(min_size=1, max_size=12),
+    )
+    def test_line_for_reads_within_scene_sets(self, prefix: str, rest: int, seed: str) -> None:
+        network = SimulatedNetwork(seed=seed)
+        number, line = network.line_for(ProbeSubject.for_number(f"{prefix}{rest:08d}"))
+        assert number == f"{prefix}{rest:08d}"
+        for scene in TABLE_SCENES:
+            answer = read_state(line.state, scene, line.carrier)
+            if answer.scene_status is not None:
+                assert answer.scene_status in SCENE_VALUES[scene]
+            if line.carrier is Carrier.CTCC and scene in STATUS_SCENES:
+                assert answer.status not in TELECOM_WITHHELD
