@@ -3,9 +3,9 @@
 Usage: python access_key_race_worker.py DATABASE_URL READY_FILE GO_FILE ACCOUNT_ID...
 
 Connects, creates READY_FILE, and waits until GO_FILE exists, so both
-processes start together after their imports and connections; then tries to
-create ``ACCESS_KEY_LIMIT`` AccessKeys for each account, one transaction per
-attempt. Prints one JSON object: {"created": N, "refused": M}.
+processes start together after their imports and connections. Then it tries
+to create ``ACCESS_KEY_LIMIT`` AccessKeys for each account, one transaction
+per attempt. Prints one JSON object: {"created": N, "refused": M}.
 """
 
 from __future__ import annotations

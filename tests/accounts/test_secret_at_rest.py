@@ -1,4 +1,4 @@
-"""The database never holds a plaintext AccessKey secret: scan the raw storage bytes."""
+"""The database never stores a plaintext AccessKey secret, checked by scanning raw storage bytes."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class TestSecretAtRest:
             if path.name.startswith(database.name)
         )
         for access_key_id, secret in created:
-            # The id is stored in the clear, which proves the scan sees the rows.
+            # The id is stored in the clear, which proves the scan reads the rows.
             assert access_key_id.encode() in raw
             assert secret.encode() not in raw
 
@@ -72,9 +72,9 @@ class TestSecretAtRest:
         engine = create_engine(url)
         try:
             async with engine.connect() as connection:
-                # CHECKPOINT flushes the table's pages to its file on disk;
-                # pg_read_binary_file then returns that file's raw bytes
-                # (both need a superuser, which the test server provides).
+                # CHECKPOINT flushes the table's pages to its file on disk, and
+                # pg_read_binary_file returns that file's raw bytes. Both need
+                # a superuser, which the test server provides.
                 await connection.execute(sa.text("CHECKPOINT"))
                 raw = await connection.scalar(
                     sa.text("SELECT pg_read_binary_file(pg_relation_filepath('access_keys'))")

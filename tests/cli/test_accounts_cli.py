@@ -66,14 +66,14 @@ class TestAccountCommands:
     def test_account_show_json(self) -> None:
         account_id = create_account("--phone", "13800138000", "--verified")
 
-        shown = invoke_json("account", "show", account_id)
+        details = invoke_json("account", "show", account_id)
 
-        assert shown["AccountId"] == account_id
-        assert shown["Phone"] == "13800138000"
-        assert shown["VerificationState"] == "verified"
-        assert shown["State"] == "active"
-        assert shown["Features"] == []
-        assert shown["AccessKeys"] == []
+        assert details["AccountId"] == account_id
+        assert details["Phone"] == "13800138000"
+        assert details["VerificationState"] == "verified"
+        assert details["State"] == "active"
+        assert details["Features"] == []
+        assert details["AccessKeys"] == []
 
     def test_account_show_text(self) -> None:
         account_id = create_account()
@@ -98,8 +98,8 @@ class TestAccountCommands:
 
         assert result.exit_code == 0
         assert result.stdout == f"account {account_id} is verified\n"
-        shown = invoke_json("account", "show", account_id)
-        assert shown["VerifiedBy"] == "reviewer"
+        details = invoke_json("account", "show", account_id)
+        assert details["VerifiedBy"] == "reviewer"
 
     def test_account_verify_reject(self) -> None:
         account_id = create_account()
@@ -401,12 +401,12 @@ class TestQuickstart:
     def test_quickstart_prepares_ready_account(self) -> None:
         payload = invoke_json("quickstart")
 
-        shown = invoke_json("account", "show", payload["AccountId"])
+        details = invoke_json("account", "show", payload["AccountId"])
 
-        assert shown["VerificationState"] == "verified"
-        assert [item["Feature"] for item in shown["Features"]] == ["phone_status"]
-        assert [item["AccessKeyId"] for item in shown["AccessKeys"]] == [payload["AccessKeyId"]]
-        live_codes = [item for item in shown["AuthCodes"] if not item["Revoked"]]
+        assert details["VerificationState"] == "verified"
+        assert [item["Feature"] for item in details["Features"]] == ["phone_status"]
+        assert [item["AccessKeyId"] for item in details["AccessKeys"]] == [payload["AccessKeyId"]]
+        live_codes = [item for item in details["AuthCodes"] if not item["Revoked"]]
         assert [(item["AuthCode"], item["Actions"]) for item in live_codes] == [
             (payload["AuthCode"], [])
         ]
