@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         default=900, description="accepted clock skew of signed requests and nonce lifetime"
     )
     host_id: str = Field(default="dytnsapi.aliyuncs.com", description="HostId in error bodies")
+    gateway_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="seconds the gateway reuses an AccessKey, account standing or AuthCode check; "
+        "disabling a key or suspending an account takes effect within this time (0: no reuse)",
+    )
 
     # Detection
     connector: ConnectorName = Field(

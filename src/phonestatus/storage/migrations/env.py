@@ -5,15 +5,27 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from phonestatus.storage.db import create_engine
+from phonestatus.storage.db import SQLITE_BEGIN_OPTION, create_engine
 from phonestatus.storage.models_registry import target_metadata
 
 config = context.config
 
 
+# Key of the PostgreSQL advisory lock that serialises migration runs.
+MIGRATION_LOCK_KEY = 7_346_590_128
+
+
 def _run(connection: Connection) -> None:
+    # Several processes may upgrade the same database at once (servers starting
+    # together, CLI commands). Each waits for the others, then finds the
+    # version table current and has nothing left to do. SQLite gets the
+    # database write lock with BEGIN IMMEDIATE; PostgreSQL takes an advisory
+    # lock that its transaction releases.
+    if connection.dialect.name == "sqlite":
+        connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
     context.configure(
         connection=connection,
         target_metadata=target_metadata(),
@@ -21,6 +33,10 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         context.run_migrations()
 
 
