@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner, Result
 
 from phonestatus.cli import app
@@ -114,6 +115,22 @@ class TestAccountCommands:
 
         assert result.exit_code == 1
         assert "acc_doesnotexist00" in result.stderr
+
+    def test_account_create_database_error_is_one_line(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        async def rejected(*_: object, **__: object) -> None:
+            raise IntegrityError("INSERT INTO accounts", {}, Exception("duplicate key"))
+
+        monkeypatch.setattr(accounts_commands.service, "create_account", rejected)
+
+        result = invoke("account", "create", "--name", "Acme", "--json")
+
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        assert result.stderr == (
+            "error: the database rejected the change, nothing was saved: duplicate key\n"
+        )
 
     def test_account_list_includes_created(self) -> None:
         account_id = create_account()

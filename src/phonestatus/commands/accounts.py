@@ -99,6 +99,9 @@ def _run(work: Callable[[Runtime, AsyncSession], Awaitable[T]], *, immediate: bo
         fail(str(exc))
     except ValueError as exc:
         fail(str(exc))
+    except DBAPIError as exc:
+        # Such as a unique id taken by a concurrent command; the transaction was rolled back.
+        fail(f"the database rejected the change, nothing was saved: {exc.orig}")
 
 
 def _display_url(settings: Settings) -> str:
