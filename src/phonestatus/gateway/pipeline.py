@@ -6,10 +6,13 @@
 4. account guards: feature enabled, not blocked by billing, account QPS;
 5. AuthCode valid for the action (when the action takes one);
 6. run the action (engine), then record the query with ``record_query`` and
-   commit, so the record and its charge commit together;
+   wait for the commit (``recorder``), so the record and its charge commit
+   together before the answer leaves;
 7. render the envelope with a RequestId, which is also in the log line.
 
-A request rejected in steps 1-4 leaves no record and no charge. From step 5
+Steps 2, 4 and 5 read through ``standing``, which reuses answers for
+``PHONESTATUS_GATEWAY_CACHE_SECONDS``. A request rejected in steps 1-4 leaves
+no record and no charge. From step 5
 on, every answer, an error included, is recorded (billable only when the
 action says so).
 """
@@ -20,29 +23,18 @@ import time
 from http import HTTPStatus
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from phonestatus.accounts.errors import (
-    AuthCodeActionMismatch,
-    AuthCodeNotFound,
-    SecretDecryptionFailed,
-)
-from phonestatus.accounts.models import Account
-from phonestatus.accounts.service import (
-    check_auth_code,
-    is_feature_enabled,
-    resolve_access_key,
-    touch_access_key,
-)
-from phonestatus.billing import BlockReason, QueryUsage, account_block_reason, record_query
+from phonestatus.accounts.errors import SecretDecryptionFailed
+from phonestatus.billing import BlockReason, QueryUsage
 from phonestatus.gateway.actions import ACTIONS, ActionCall, ActionResult, ActionSpec
 from phonestatus.gateway.actions.base import required
 from phonestatus.gateway.envelope import ResponseFormat, parse_format, render
 from phonestatus.gateway.errors import Failure, GatewayError, Problem, error_body, new_request_id
 from phonestatus.gateway.nonce import NonceStoreUnavailable
 from phonestatus.gateway.params import MAX_BODY_BYTES, ParameterEncodingError, parse_params
+from phonestatus.gateway.standing import AuthCodeCheck
 from phonestatus.gateway.verify import RequestVerifier, SignedRequest, SigningKey, VerifiedRequest
 from phonestatus.gateway.wiring import GatewayServices
 from phonestatus.ratelimit import RateLimitConfigError
@@ -114,12 +106,11 @@ class GatewayPipeline:
         services = self._services
 
         async def resolve_key(access_key_id: str) -> SigningKey | None:
-            async with services.session_factory() as session:
-                try:
-                    return await resolve_access_key(session, access_key_id, cipher=services.cipher)
-                except SecretDecryptionFailed:
-                    logger.error("access_key_secret_undecryptable", access_key_id=access_key_id)
-                    raise GatewayError(Failure.INTERNAL) from None
+            try:
+                return await services.standing.access_key(access_key_id)
+            except SecretDecryptionFailed:
+                logger.error("access_key_secret_undecryptable", access_key_id=access_key_id)
+                raise GatewayError(Failure.INTERNAL) from None
 
         verifier = RequestVerifier(
             resolve_key=resolve_key,
@@ -155,61 +146,49 @@ class GatewayPipeline:
             session_factory=services.session_factory,
         )
 
-        async with services.session_factory() as session:
-            await self._check_account(session, verified.account_id)
-            try:
-                if spec.takes_auth_code:
-                    await self._check_auth_code(session, call, spec)
-            except GatewayError as error:
-                await self._record_failure(call, error)
-                raise
-
+        await self._check_account(verified.account_id)
         try:
+            if spec.takes_auth_code:
+                await self._check_auth_code(call, spec)
             result = await spec.handler(call)
         except GatewayError as error:
-            await self._record_failure(call, error)
+            await self._record(call, _failure_result(error))
             raise
         await self._record(call, result)
         return result
 
-    async def _check_account(self, session: AsyncSession, account_id: str) -> None:
+    async def _check_account(self, account_id: str) -> None:
         services = self._services
-        if not await is_feature_enabled(session, account_id):
+        standing = await services.standing.account(account_id)
+        if not standing.feature_enabled:
             raise GatewayError(Failure.FEATURE_NOT_ENABLED)
-
-        reason = await account_block_reason(session, account_id)
-        if reason is BlockReason.ARREARS:
+        if standing.block_reason is BlockReason.ARREARS:
             raise GatewayError(Failure.ACCOUNT_ARREARS)
-        if reason is BlockReason.PURGED:
+        if standing.block_reason is BlockReason.PURGED:
             raise GatewayError(Failure.ACCOUNT_PURGED)
 
-        account = await session.get(Account, account_id)
-        limit = (account.rate_limit if account else None) or services.settings.account_rate_limit
+        limit = standing.rate_limit or services.settings.account_rate_limit
         try:
             allowed = await services.rate_limiter.hit(account_id, limit)
         except RateLimitConfigError as exc:
             # A broken per-account override must not lift the limit: apply the default.
             logger.error("account_rate_limit_invalid", account_id=account_id, error=str(exc))
-            allowed = await services.rate_limiter.hit(
-                account_id, services.settings.account_rate_limit
-            )
+            limit = services.settings.account_rate_limit
+            allowed = await services.rate_limiter.hit(account_id, limit)
         if not allowed:
             raise GatewayError(Failure.THROTTLING_USER, detail=f"The limit is {limit}.")
 
-    async def _check_auth_code(
-        self, session: AsyncSession, call: ActionCall, spec: ActionSpec
-    ) -> None:
+    async def _check_auth_code(self, call: ActionCall, spec: ActionSpec) -> None:
         code = required(call, "AuthCode", spec.dialect)
-        try:
-            await check_auth_code(session, call.account_id, code, spec.name)
-        except AuthCodeNotFound:
+        check = await self._services.standing.auth_code(call.account_id, code, spec.name)
+        if check is AuthCodeCheck.NOT_FOUND:
             raise GatewayError.business(
                 Problem.AUTH_CODE_NOT_FOUND, spec.dialect, detail=f"AuthCode {code[:40]!r}."
-            ) from None
-        except AuthCodeActionMismatch:
+            )
+        if check is AuthCodeCheck.ACTION_MISMATCH:
             raise GatewayError.business(
                 Problem.AUTH_CODE_ACTION_MISMATCH, spec.dialect, detail=f"AuthCode {code[:40]!r}."
-            ) from None
+            )
 
     async def _record(self, call: ActionCall, result: ActionResult) -> None:
         usage = QueryUsage(
@@ -226,30 +205,12 @@ class GatewayPipeline:
             source=RECORD_SOURCE,
             occurred_at=self._services.clock.now(),
         )
-        await self._commit_usage(usage, access_key_id=call.access_key_id)
+        await self._services.recorder.record(usage, access_key_id=call.access_key_id)
 
-    async def _record_failure(self, call: ActionCall, error: GatewayError) -> None:
-        usage = QueryUsage(
-            account_id=call.account_id,
-            action=call.action,
-            request_id=call.request_id,
-            code=error.code,
-            status=None,
-            billable=False,
-            masked_number=None,
-            carrier=None,
-            connector=None,
-            latency_ms=None,
-            source=RECORD_SOURCE,
-            occurred_at=self._services.clock.now(),
-        )
-        await self._commit_usage(usage, access_key_id=call.access_key_id)
 
-    async def _commit_usage(self, usage: QueryUsage, *, access_key_id: str) -> None:
-        services = self._services
-        async with services.session_factory() as session, session.begin():
-            await record_query(session, usage, prices=services.prices)
-            await touch_access_key(session, access_key_id, clock=services.clock)
+def _failure_result(error: GatewayError) -> ActionResult:
+    """Return what the query record keeps of an action that answered with an error: free."""
+    return ActionResult(body={}, code=error.code, billable=False)
 
 
 async def _read_request(request: Request) -> SignedRequest:

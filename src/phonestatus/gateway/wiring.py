@@ -11,6 +11,8 @@ from phonestatus.billing import PriceList
 from phonestatus.clock import Clock
 from phonestatus.detection import QueryEngine
 from phonestatus.gateway.nonce import MemoryNonceStore, NonceStore, RedisNonceStore
+from phonestatus.gateway.recorder import QueryRecorder
+from phonestatus.gateway.standing import StandingReader
 from phonestatus.numbers import attribute, lookup_segment
 from phonestatus.ratelimit import AccountRateLimiter, RateLimitStorage
 from phonestatus.runtime import Runtime
@@ -38,6 +40,8 @@ class GatewayServices:
     query_engine: QueryEngine
     prices: PriceList
     clock: Clock
+    standing: StandingReader
+    recorder: QueryRecorder
     _closers: list[object] = field(default_factory=list)
 
     @classmethod
@@ -50,17 +54,28 @@ class GatewayServices:
             else MemoryNonceStore(clock=runtime.clock)
         )
         limit_storage = RateLimitStorage.from_url(settings.redis_url)
+        cipher = SecretCipher(runtime.secret_key)
+        prices = PriceList.from_settings(settings)
+        recorder = QueryRecorder(
+            session_factory=runtime.session_factory, prices=prices, clock=runtime.clock
+        )
         services = cls(
             settings=settings,
             session_factory=runtime.session_factory,
-            cipher=SecretCipher(runtime.secret_key),
+            cipher=cipher,
             nonce_store=nonce_store,
             rate_limiter=AccountRateLimiter(storage=limit_storage),
             query_engine=QueryEngine.from_settings(settings, clock=runtime.clock),
-            prices=PriceList.from_settings(settings),
+            prices=prices,
             clock=runtime.clock,
+            standing=StandingReader(
+                session_factory=runtime.session_factory,
+                cipher=cipher,
+                ttl_seconds=settings.gateway_cache_seconds,
+            ),
+            recorder=recorder,
         )
-        services._closers.extend([limit_storage, nonce_store, services.query_engine])
+        services._closers.extend([recorder, limit_storage, nonce_store, services.query_engine])
         warm_up()
         return services
 

@@ -1,0 +1,108 @@
+"""Query records committed in groups: many requests share one transaction and one commit.
+
+Each request awaits ``QueryRecorder.record`` and sends its answer only after
+the transaction holding its record (and its charge, since ``record_query``
+writes both) has committed. So billing still fails closed: a request whose
+record did not commit gets an error, never a free answer.
+
+A single writer task drains whatever is queued, up to ``max_batch`` usages, into
+one transaction. Under light load a batch holds one usage and behaves like a
+plain commit; under load the commit cost is shared, which matters most on
+SQLite, where all writers queue for one lock. When a batch fails, its usages are
+retried one transaction each, so one bad usage cannot fail its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from phonestatus.accounts.service import touch_access_key
+from phonestatus.billing import PriceList, QueryUsage, record_query
+from phonestatus.clock import Clock
+from phonestatus.storage.db import begin_immediate
+
+logger = structlog.get_logger("phonestatus.gateway")
+
+DEFAULT_MAX_BATCH = 128
+
+
+@dataclass
+class _Pending:
+    usage: QueryUsage
+    access_key_id: str
+    done: asyncio.Future[None]
+
+
+class QueryRecorder:
+    def __init__(
+        self,
+        *,
+        session_factory: async_sessionmaker[AsyncSession],
+        prices: PriceList,
+        clock: Clock,
+        max_batch: int = DEFAULT_MAX_BATCH,
+    ) -> None:
+        self._session_factory = session_factory
+        self._prices = prices
+        self._clock = clock
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, usage: QueryUsage, *, access_key_id: str) -> None:
+        """Return once the usage is committed; raise what the commit raised otherwise."""
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_forever(), name="query-recorder")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(usage, access_key_id, done))
+        await done
+
+    async def aclose(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+
+    async def _write_forever(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+
+            try:
+                await self._commit(batch)
+            except Exception as exc:
+                logger.warning("query_record_batch_failed", size=len(batch), error=repr(exc))
+                for pending in batch:
+                    await self._commit_alone(pending)
+            else:
+                for pending in batch:
+                    if not pending.done.done():
+                        pending.done.set_result(None)
+
+    async def _commit_alone(self, pending: _Pending) -> None:
+        try:
+            await self._commit([pending])
+        except Exception as exc:
+            if not pending.done.done():
+                pending.done.set_exception(exc)
+        else:
+            if not pending.done.done():
+                pending.done.set_result(None)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        async with self._session_factory() as session:
+            # BEGIN IMMEDIATE on SQLite: take the write lock before the first read, so a
+            # second process waits for it instead of failing with "database is locked".
+            await begin_immediate(session)
+            for pending in batch:
+                await record_query(session, pending.usage, prices=self._prices)
+            for access_key_id in {pending.access_key_id for pending in batch}:
+                await touch_access_key(session, access_key_id, clock=self._clock)
+            await session.commit()
