@@ -12,7 +12,7 @@ every request. Unknown AccessKeys are not cached, so a new key works at once.
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -40,9 +40,16 @@ V = TypeVar("V")
 class TtlCache(Generic[K, V]):
     """A dict whose entries expire ``ttl_seconds`` after they were stored (monotonic clock)."""
 
-    def __init__(self, ttl_seconds: float, *, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(
+        self,
+        ttl_seconds: float,
+        *,
+        max_entries: int = MAX_ENTRIES,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ttl_seconds = ttl_seconds
         self._max_entries = max_entries
+        self._monotonic = monotonic
         self._entries: dict[K, tuple[float, V]] = {}
 
     def get(self, key: K) -> V | None:
@@ -50,7 +57,7 @@ class TtlCache(Generic[K, V]):
         if entry is None:
             return None
         expires_at, value = entry
-        if expires_at <= time.monotonic():
+        if expires_at <= self._monotonic():
             del self._entries[key]
             return None
         return value
@@ -61,7 +68,7 @@ class TtlCache(Generic[K, V]):
         if len(self._entries) >= self._max_entries:
             # Expired and live entries go together: the next requests refill what they use.
             self._entries.clear()
-        self._entries[key] = (time.monotonic() + self._ttl_seconds, value)
+        self._entries[key] = (self._monotonic() + self._ttl_seconds, value)
 
 
 @dataclass(frozen=True, slots=True)
