@@ -399,7 +399,7 @@ class TestUserCommands:
         assert result.stderr == f"error: user '{username}' already exists\n"
 
 
-@pytest.mark.usefixtures("cli_env")
+@pytest.mark.usefixtures("fresh_cli_env")
 class TestQuickstart:
     def test_quickstart_json_fields(self) -> None:
         payload = invoke_json("quickstart")

@@ -73,10 +73,10 @@ class TestAccountsProcess:
 
         assert payload["Username"] == f"proc-{account_id[-8:]}"
 
-    def test_process_quickstart_is_idempotent(self, cli_env: dict[str, str]) -> None:
-        first = run_json(cli_env, "quickstart")
+    def test_process_quickstart_is_idempotent(self, fresh_cli_env: dict[str, str]) -> None:
+        first = run_json(fresh_cli_env, "quickstart")
 
-        second = run_json(cli_env, "quickstart")
+        second = run_json(fresh_cli_env, "quickstart")
 
         assert second == first
         assert str(first["AccessKeyId"]).startswith("LTAI")
