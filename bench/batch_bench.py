@@ -8,6 +8,10 @@ peak RSS.
 
     .venv/bin/python bench/batch_bench.py                  # 1M rows, SQLite
     .venv/bin/python bench/batch_bench.py --rows 100000 --database postgresql://...
+    .venv/bin/python bench/batch_bench.py --skip-queries   # file handling only
+
+``--skip-queries`` stores the job and writes the result file without querying
+(every row reads NOT_QUERIED), to measure reading, storing and writing alone.
 """
 
 from __future__ import annotations
@@ -29,7 +33,14 @@ SEGMENTS = [
     "151", "152", "153", "155", "156", "157", "158", "159", "166", "173", "176", "177",
     "178", "180", "181", "182", "183", "185", "186", "187", "188", "189", "191", "198", "199",
 ]  # fmt: skip
-DAMAGED = ["1.38001E+10", "138001380", "abc", "13800138000.0", "１３８００１３８０００", "'13912345678"]
+DAMAGED = [
+    "1.38001E+10",
+    "138001380",
+    "abc",
+    "13800138000.0",
+    "１３８００１３８０００",
+    "'13912345678",
+]
 DUPLICATE_RATE = 0.05
 DAMAGED_RATE = 0.01
 
@@ -71,7 +82,9 @@ def write_xlsx(path: Path, numbers: list[str]) -> None:
     workbook.close()
 
 
-async def run_pipeline(source: Path, database_url: str | None, work_dir: Path) -> dict[str, object]:
+async def run_pipeline(
+    source: Path, database_url: str | None, work_dir: Path, *, skip_queries: bool
+) -> dict[str, object]:
     from phonestatus.accounts.crypto import SecretCipher
     from phonestatus.accounts.models import Account
     from phonestatus.accounts.service import create_account, enable_feature
@@ -128,7 +141,8 @@ async def run_pipeline(source: Path, database_url: str | None, work_dir: Path) -
         default_rate_limit=settings.account_rate_limit,
         concurrency=settings.batch_query_concurrency,
     )
-    await worker.run_until_idle(job_id)
+    if not skip_queries:
+        await worker.run_until_idle(job_id)
     queried = time.perf_counter()
 
     async with runtime.session_factory() as session:
@@ -139,6 +153,8 @@ async def run_pipeline(source: Path, database_url: str | None, work_dir: Path) -
     written = time.perf_counter()
     await engine.aclose()
     await runtime.close()
+    # CPU time, unlike wall time, does not grow when other processes share the cores.
+    usage = resource.getrusage(resource.RUSAGE_SELF)
 
     return {
         "rows": summary.rows,
@@ -150,7 +166,8 @@ async def run_pipeline(source: Path, database_url: str | None, work_dir: Path) -
         "query_and_bill_seconds": round(queried - stored, 1),
         "write_seconds": round(written - queried, 1),
         "total_seconds": round(written - started, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
     }
 
 
@@ -159,13 +176,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database", default=None, help="database URL; default: SQLite file")
     parser.add_argument("--formats", default="csv,xlsx")
+    parser.add_argument("--skip-queries", action="store_true", help="store and write only")
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.run is not None:
         # Child process: run one file end to end and report as JSON.
-        result = asyncio.run(run_pipeline(args.run, args.database, args.work_dir))
+        result = asyncio.run(
+            run_pipeline(args.run, args.database, args.work_dir, skip_queries=args.skip_queries)
+        )
         print(json.dumps(result))
         return
 
@@ -180,6 +200,8 @@ def main() -> None:
             command = [sys.executable, __file__, "--run", str(source), "--work-dir", str(work_dir)]
             if args.database:
                 command += ["--database", args.database]
+            if args.skip_queries:
+                command.append("--skip-queries")
             completed = subprocess.run(command, capture_output=True, text=True, check=False)
             if completed.returncode != 0:
                 print(completed.stderr, file=sys.stderr)
