@@ -83,7 +83,7 @@ class NumberParseError(ValueError):
         # The message is built in __str__, not here: batch imports raise this
         # for many rows and read only the reason of most of them. The args
         # are the constructor's, so the error pickles between processes.
-        self.input = shorten_for_display(text)
+        self.input = text if len(text) <= DISPLAY_INPUT_CHARS else shorten_for_display(text)
         self.reason = reason
         super().__init__(self.input, reason)
 
