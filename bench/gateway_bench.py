@@ -14,7 +14,7 @@ same run:
 
 The load generator is ``--clients`` separate processes, each with
 ``--connections`` keep-alive HTTP/1.1 connections written on asyncio streams.
-An answered call is any HTTP 200 with a ``Code`` (OperatorLimit included).
+A completed call is any HTTP 200 with a ``Code`` (OperatorLimit included).
 Every request is signed before the clock starts, so signing costs the client
 nothing during the measurement. The bare endpoint receives the same URLs.
 The script prints calls/s for both and their ratio; the goal is at least 0.5.
@@ -206,7 +206,7 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 async def drive(
     port: int, requests: list[bytes], connections: int, seconds: float
 ) -> dict[str, int]:
-    """Send requests over keep-alive connections; count those answered after the warm-up."""
+    """Send requests over keep-alive connections; count those completed after the warm-up."""
     queue = iter(requests)
     counts = {"ok": 0, "errors": 0, "exhausted": 0}
     started = time.monotonic()
@@ -225,7 +225,7 @@ async def drive(
                 status, body = await read_response(reader)
                 if time.monotonic() < measure_from:
                     continue
-                # OperatorLimit from the simulated carriers is an HTTP 200 answer too.
+                # OperatorLimit from the simulated carriers is an HTTP 200 response too.
                 if status == 200 and b'"Code":' in body:
                     counts["ok"] += 1
                 else:
@@ -300,8 +300,8 @@ def main() -> None:
             "PHONESTATUS_NUMBER_RATE_LIMIT": "off",
             # The default 200/second per account would measure the throttle, not the stack.
             "PHONESTATUS_ACCOUNT_RATE_LIMIT": "1000000/second",
-            # An idle batch worker polls the database every second; on SQLite it competes
-            # with the gateway for the write lock, which is a batch cost, not a gateway one.
+            # An idle batch worker polls the database every second. On SQLite it competes
+            # with the gateway for the write lock, so it is switched off for this run.
             "PHONESTATUS_BATCH_WORKER_ENABLED": "false",
         }
         if args.database_url:

@@ -117,6 +117,7 @@ def start_server(data_dir: Path, **env_overrides: str) -> Server:
         "PHONESTATUS_NUMBER_RATE_LIMIT": "off",
     }
     env |= env_overrides
+
     port = free_port()
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:
@@ -127,6 +128,7 @@ def start_server(data_dir: Path, **env_overrides: str) -> Server:
             stderr=subprocess.STDOUT,
         )
     server = Server(port=port, env=env, process=process, log_path=log_path)
+
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:

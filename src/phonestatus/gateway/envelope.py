@@ -1,4 +1,4 @@
-"""Response envelopes: JSON with exact types by default, XML when the request says ``Format=XML``.
+"""Response envelopes: JSON with exact types by default, XML when the request sets ``Format=XML``.
 
 JSON keeps the Python types of the body, so an action that puts an ``int`` in
 ``NumberSegment`` and a ``bool`` in ``IsNumberPortability`` gets JSON numbers

@@ -185,7 +185,7 @@ class Failure(Enum):
 
 
 class Problem(StrEnum):
-    """A business-level reason an action cannot answer with Code OK."""
+    """A business-level reason an action cannot return Code OK."""
 
     MISSING_PARAMETER = "missing_parameter"
     INVALID_MASK = "invalid_mask"

@@ -2,7 +2,7 @@
 
 The window equals the accepted timestamp skew, so a request old enough for its
 nonce to have expired is already rejected as ``InvalidTimeStamp.Expired``.
-Both stores fail closed: when the store cannot answer, the request is rejected
+Both stores fail closed: when the store fails, the request is rejected
 (``NonceStoreUnavailable`` becomes HTTP 503) rather than risking a replay.
 """
 
@@ -27,7 +27,7 @@ class NonceStore(Protocol):
     async def claim(self, access_key_id: str, nonce: str, *, window_seconds: int) -> bool:
         """Record a nonce; return True the first time it is seen, False for a replay.
 
-        Raises ``NonceStoreUnavailable`` when the store cannot answer.
+        Raises ``NonceStoreUnavailable`` when the store fails.
         """
         ...
 

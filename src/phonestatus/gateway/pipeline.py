@@ -7,7 +7,7 @@
 5. AuthCode valid for the action (when the action takes one);
 6. run the action (engine), then record the query with ``record_query`` and
    wait for the commit (``recorder``), so the record and its charge commit
-   together before the answer leaves;
+   together before the response is sent;
 7. render the envelope with a RequestId, which is also in the log line.
 
 Steps 2, 4 and 5 read through ``standing``, which reuses answers for
@@ -209,7 +209,7 @@ class GatewayPipeline:
 
 
 def _failure_result(error: GatewayError) -> ActionResult:
-    """Return what the query record keeps of an action that answered with an error: free."""
+    """Return what the query record keeps of an action that returned an error: free."""
     return ActionResult(body={}, code=error.code, billable=False)
 
 

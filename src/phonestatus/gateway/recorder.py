@@ -1,6 +1,6 @@
 """Query records committed in groups: many requests share one transaction and one commit.
 
-Each request awaits ``QueryRecorder.record`` and sends its answer only after
+Each request awaits ``QueryRecorder.record`` and sends its response only after
 the transaction holding its record (and its charge, since ``record_query``
 writes both) has committed. So billing still fails closed: a request whose
 record did not commit gets an error, never a free answer.

@@ -96,7 +96,7 @@ def parse_v3_authorization(header: str) -> V3Authorization:
     """Parse an ACS3 ``Authorization`` header.
 
     Raises ``AuthorizationFormatError`` for an unknown algorithm, a missing
-    field or a malformed header list, so the caller answers ``IncompleteSignature``.
+    field or a malformed header list, so the caller returns ``IncompleteSignature``.
     """
     algorithm_text, _, rest = header.strip().partition(" ")
     try:

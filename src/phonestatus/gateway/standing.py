@@ -2,7 +2,7 @@
 
 Every request needs its AccessKey (with the decrypted secret), the account's
 standing (feature enabled, billing block, rate limit override) and its AuthCode
-check. These change rarely, so each answer is kept for ``ttl_seconds``
+check. These change rarely, so each result is kept for ``ttl_seconds``
 (``PHONESTATUS_GATEWAY_CACHE_SECONDS``). A change made in the console or the
 CLI, such as disabling a key, suspending an account for arrears or revoking an
 AuthCode, takes effect within that time. A TTL of 0 reads the database on

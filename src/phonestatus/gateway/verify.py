@@ -51,7 +51,7 @@ class SignatureStyle(StrEnum):
 
 
 class SigningKey(Protocol):
-    """What the verifier needs to know about an AccessKey."""
+    """The AccessKey fields the verifier uses."""
 
     @property
     def access_key_id(self) -> str: ...

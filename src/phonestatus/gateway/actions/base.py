@@ -1,6 +1,6 @@
 """What every action shares: the call it receives, the result it returns, parameter readers.
 
-An action reads its business parameters, asks the query engine and returns
+An action reads its business parameters, queries the engine and returns
 an ``ActionResult``: the body fields after ``RequestId`` plus what the query
 record needs. Invalid input is raised as ``GatewayError`` in the action's
 ``Dialect``, so each action answers with the codes its documentation lists.
