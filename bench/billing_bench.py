@@ -1,9 +1,20 @@
-"""Metering benchmark: ``record_query`` throughput on SQLite and PostgreSQL.
+"""Metering benchmarks: signed gateway throughput with metering on and off, and ``record_query`` alone.
 
-Run: .venv/bin/python bench/billing_bench.py [--queries 3000] [--lanes 16]
-     [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+Run: .venv/bin/python bench/billing_bench.py gateway [--seconds 10] [--database-url URL]
+     .venv/bin/python bench/billing_bench.py record [--queries 3000] [--lanes 16]
+         [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 
-Each query is its own transaction (insert the record, charge it, commit), as
+``gateway`` starts the real application under uvicorn twice on the same
+database, one after the other, and drives both with the load generator of
+``bench/gateway_bench.py`` (signed PhoneNumberStatusForReal calls over
+keep-alive connections). With metering off, ``record_query`` is replaced by a
+function that does nothing, so the call writes no query record and no charge.
+Everything else, including the commit that updates the AccessKey's last use,
+stays. It prints calls/s for both and their ratio.
+
+``record`` measures ``record_query`` alone:
+
+each query is its own transaction (insert the record, charge it, commit), as
 the gateway does it. Three cases per database, on a fresh database each:
 
 - ``not billable``: the query record only, the cost metering adds to any query;
@@ -19,11 +30,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -158,14 +171,139 @@ async def main(args: argparse.Namespace) -> None:
         await _bench_database("postgresql", postgres_url, args)
 
 
+def metering_off_app() -> Any:
+    """Build the application with ``record_query`` replaced by a no-op (uvicorn ``--factory``)."""
+    from phonestatus.app import create_app
+    from phonestatus.gateway import pipeline
+    from phonestatus.settings import Settings
+
+    async def record_nothing(session: Any, usage: QueryUsage, *, prices: PriceList) -> None:
+        return None
+
+    pipeline.record_query = record_nothing  # type: ignore[assignment]
+    return create_app(Settings())
+
+
+def metering_on_app() -> Any:
+    from phonestatus.app import create_app
+    from phonestatus.settings import Settings
+
+    return create_app(Settings())
+
+
+def _start_app(factory: str, env: dict[str, str], workers: int) -> tuple[Any, int]:
+    import subprocess
+    import sys
+
+    import gateway_bench
+
+    port = gateway_bench.free_port()
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("uvicorn")),
+            f"billing_bench:{factory}",
+            "--factory",
+            "--app-dir",
+            str(Path(__file__).resolve().parent),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    gateway_bench.wait_ready(port, process)
+    return process, port
+
+
+def gateway_main(args: argparse.Namespace) -> None:
+    import os
+    import secrets
+
+    import gateway_bench
+
+    with tempfile.TemporaryDirectory(prefix="billing-bench-") as data_dir:
+        env = {
+            key: value for key, value in os.environ.items() if not key.startswith("PHONESTATUS_")
+        }
+        env |= {
+            "PHONESTATUS_DATA_DIR": data_dir,
+            "PHONESTATUS_SECRET_KEY": secrets.token_urlsafe(32),
+            "PHONESTATUS_SIMULATOR_LATENCY_SCALE": "0",
+            "PHONESTATUS_NUMBER_RATE_LIMIT": "off",
+            "PHONESTATUS_ACCOUNT_RATE_LIMIT": "1000000/second",
+            "PHONESTATUS_BATCH_WORKER_ENABLED": "false",
+        }
+        if args.database_url:
+            env["PHONESTATUS_DATABASE_URL"] = args.database_url
+        demo = None
+        rates: dict[str, list[float]] = {"on": [], "off": []}
+        errors = {"on": 0.0, "off": 0.0}
+        # Rounds alternate the order, so neither mode always runs on a warmer database.
+        order = [("metering_on_app", "on"), ("metering_off_app", "off")]
+        for round_index in range(args.rounds):
+            for factory, label in order if round_index % 2 == 0 else order[::-1]:
+                process, port = _start_app(factory, env, args.workers)
+                try:
+                    if demo is None:
+                        demo = gateway_bench.cli_json(env, "quickstart")
+                        gateway_bench.cli_json(env, "recharge", demo["AccountId"], "1000000")
+                    credentials = gateway_bench.Credentials(
+                        demo["AccessKeyId"], demo["AccessKeySecret"], demo["AuthCode"]
+                    )
+                    result = gateway_bench.run_load(
+                        port,
+                        credentials,
+                        clients=args.clients,
+                        connections=args.connections,
+                        seconds=args.seconds,
+                        per_client=args.per_client,
+                    )
+                finally:
+                    gateway_bench.stop(process)
+                rates[label].append(result["calls_per_second"])
+                errors[label] += result["errors"]
+
+    on, off = statistics.median(rates["on"]), statistics.median(rates["off"])
+    database = "postgresql" if args.database_url else "sqlite"
+    for label in ("on", "off"):
+        runs = ", ".join(f"{rate:.1f}" for rate in rates[label])
+        median = statistics.median(rates[label])
+        print(
+            f"{database}: metering {label:3s} median {median:8.1f} calls/s "
+            f"(runs {runs}; errors {errors[label]:.0f})"
+        )
+    print(f"{database}: ratio on/off {on / max(off, 1e-9):.3f} (goal >= 0.8)")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=int, default=3000)
-    parser.add_argument("--lanes", type=int, default=16, help="transactions in flight at once")
-    parser.add_argument(
+    commands = parser.add_subparsers(dest="command", required=True)
+    gateway = commands.add_parser("gateway", help="signed gateway calls, metering on and off")
+    gateway.add_argument("--workers", type=int, default=1, help="uvicorn workers")
+    gateway.add_argument("--clients", type=int, default=2, help="load generator processes")
+    gateway.add_argument("--connections", type=int, default=32, help="connections per client")
+    gateway.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run")
+    gateway.add_argument("--per-client", type=int, default=60_000, help="requests per client")
+    gateway.add_argument("--database-url", help="PostgreSQL URL; SQLite in a temp dir by default")
+    gateway.add_argument("--rounds", type=int, default=3, help="on/off pairs, order alternating")
+    record = commands.add_parser("record", help="record_query alone")
+    record.add_argument("--queries", type=int, default=3000)
+    record.add_argument("--lanes", type=int, default=16, help="transactions in flight at once")
+    record.add_argument(
         "--postgres",
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         help="admin URL where throwaway databases are created; empty to skip",
     )
     main_args = parser.parse_args()
-    asyncio.run(main(main_args))
+    if main_args.command == "gateway":
+        gateway_main(main_args)
+    else:
+        asyncio.run(main(main_args))

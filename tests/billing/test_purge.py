@@ -11,6 +11,7 @@ from phonestatus.billing.ledger import recharge
 from phonestatus.billing.metering import BlockReason, account_block_reason
 from phonestatus.billing.models import Bill, QueryRecord, UsageEvent
 from phonestatus.billing.payments import OfflinePaymentProvider
+from phonestatus.billing.purge import registered_purge_hooks
 from phonestatus.billing.settlement import settle_due_cycles
 from phonestatus.clock import FrozenClock
 
@@ -128,3 +129,10 @@ class TestPurge:
                 refused = None
 
         assert refused is not None and refused.account_id == account_id
+
+
+class TestRegisteredPurgeHooks:
+    def test_registered_purge_hooks_include_batch(self) -> None:
+        modules = {hook.__module__ for hook in registered_purge_hooks()}
+
+        assert "phonestatus.batch.service" in modules

@@ -6,10 +6,16 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from phonestatus.billing.errors import InvoiceRefused, RefundRefusal, RefundRefused
-from phonestatus.billing.invoices import issue_package_invoice, void_invoice
+from phonestatus.billing.invoices import (
+    issue_month_invoice,
+    issue_package_invoice,
+    month_bounds,
+    void_invoice,
+)
 from phonestatus.billing.ledger import get_balance
 from phonestatus.billing.models import RefundDestination
 from phonestatus.billing.refunds import add_months, refund_package
+from phonestatus.billing.settlement import settle_due_cycles
 from phonestatus.billing.stats import monthly_estimate
 from phonestatus.clock import FrozenClock
 
@@ -212,3 +218,35 @@ class TestInvoices:
         async with session_factory() as session:
             with pytest.raises(InvoiceRefused, match="already void"):
                 await void_invoice(session, invoice.id, clock=clock)
+
+
+class TestMonthInvoice:
+    async def test_issue_month_invoice_sums_bills(
+        self, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
+    ) -> None:
+        account_id = await make_account(session_factory, clock=clock, balance_li=100_000)
+        await record_many(session_factory, account_id, at=clock.now(), count=3)
+        clock.advance(timedelta(hours=1))
+        await settle_due_cycles(session_factory, clock=clock)
+        clock.set(datetime(2026, 4, 1, tzinfo=UTC))
+
+        async with session_factory() as session:
+            invoice = await issue_month_invoice(session, account_id, "2026-03", clock=clock)
+            await session.commit()
+
+        assert invoice.amount_li == 300
+        assert invoice.period == "2026-03"
+
+    async def test_issue_month_invoice_unfinished_month_refused(
+        self, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
+    ) -> None:
+        account_id = await make_account(session_factory, clock=clock)
+
+        async with session_factory() as session:
+            with pytest.raises(InvoiceRefused, match="has not ended"):
+                await issue_month_invoice(session, account_id, "2026-03", clock=clock)
+
+    @pytest.mark.parametrize("period", ["2026-13", "2026-3", "march", "2026-00"])
+    def test_month_bounds_invalid_raises(self, period: str) -> None:
+        with pytest.raises(ValueError, match="invalid month"):
+            month_bounds(period)

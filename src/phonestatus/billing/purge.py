@@ -9,6 +9,7 @@ operator's financial records. The deletion cannot be undone.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 
@@ -28,6 +29,10 @@ ARREARS_PURGE_AFTER = timedelta(days=7)
 
 PurgeHook = Callable[[AsyncSession, str], Awaitable[None]]
 
+# Modules that register purge hooks when imported. They are imported before
+# every purge, so `phonestatus bill run` deletes their data as `serve` does.
+PURGE_HOOK_MODULES = ("phonestatus.batch.service",)
+
 _purge_hooks: list[PurgeHook] = []
 
 
@@ -38,6 +43,13 @@ def register_purge_hook(hook: PurgeHook) -> None:
 
 
 def registered_purge_hooks() -> tuple[PurgeHook, ...]:
+    """Return every registered hook, importing ``PURGE_HOOK_MODULES`` first."""
+    for module in PURGE_HOOK_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
     return tuple(_purge_hooks)
 
 
