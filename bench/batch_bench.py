@@ -140,6 +140,7 @@ async def run_pipeline(
         rate_limiter=AccountRateLimiter(storage=RateLimitStorage.from_url(settings.redis_url)),
         default_rate_limit=settings.account_rate_limit,
         concurrency=settings.batch_query_concurrency,
+        parallel_chunks=settings.batch_parallel_chunks,
     )
     if not skip_queries:
         await worker.run_until_idle(job_id)

@@ -177,10 +177,18 @@ class Settings(BaseSettings):
         description="largest total decompressed size of an XLSX file's parts, in bytes (zip bomb guard)",
     )
     batch_chunk_size: int = Field(
-        default=500, gt=0, le=10_000, description="distinct numbers a worker claims and commits at once"
+        default=500,
+        gt=0,
+        le=10_000,
+        description="distinct numbers a worker claims and commits at once",
     )
     batch_query_concurrency: int = Field(
         default=64, gt=0, description="queries one batch worker keeps in flight"
+    )
+    batch_parallel_chunks: int = Field(
+        default=4,
+        gt=0,
+        description="chunks one batch worker processes at once on PostgreSQL (SQLite: always 1)",
     )
     batch_poll_seconds: float = Field(
         default=1.0, gt=0, description="how often an idle batch worker looks for new work"

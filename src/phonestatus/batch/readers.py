@@ -265,7 +265,7 @@ def _xlsx_cell_text(value: object) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):
-        # An 11-digit number is far below 2**53, so a numeric cell holds it exactly.
+        # An 11-digit number is far below 2**53, so a numeric cell stores it exactly.
         if math.isfinite(value) and value.is_integer():
             return str(int(value))
         return repr(value)

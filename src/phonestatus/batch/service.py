@@ -58,7 +58,7 @@ WEBHOOK_SECRET_INFO = b"batch-webhook"
 
 @dataclass(frozen=True, slots=True)
 class JobRequest:
-    """What a customer asks for: a file, the scene and optional completion webhook."""
+    """A customer's request: a file, the scene and an optional completion webhook."""
 
     account_id: str
     path: Path

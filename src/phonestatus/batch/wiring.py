@@ -30,6 +30,7 @@ class WorkerResources:
             rate_limiter=AccountRateLimiter(storage=self.limiter_storage),
             default_rate_limit=settings.account_rate_limit,
             concurrency=settings.batch_query_concurrency,
+            parallel_chunks=settings.batch_parallel_chunks,
             poll_seconds=settings.batch_poll_seconds,
             webhooks=WebhookSender(
                 session_factory=runtime.session_factory,

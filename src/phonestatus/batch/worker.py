@@ -91,6 +91,7 @@ class BatchWorker:
         poll_seconds: float = 1.0,
         webhooks: WebhookSender | None = None,
         worker_id: str | None = None,
+        parallel_chunks: int = 1,
     ) -> None:
         self._session_factory = session_factory
         self._engine = engine
@@ -104,6 +105,8 @@ class BatchWorker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         bind = session_factory.kw.get("bind")
         self._is_postgresql = bind is not None and bind.dialect.name == "postgresql"
+        # SQLite has one writer, so chunks in parallel would only wait for each other.
+        self._lanes = max(1, parallel_chunks) if self._is_postgresql else 1
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; when idle, deliver webhooks and poll again."""
@@ -111,7 +114,7 @@ class BatchWorker:
         try:
             while not stop.is_set():
                 try:
-                    busy = await self.run_once()
+                    busy = any(await asyncio.gather(*(self.run_once() for _ in range(self._lanes))))
                     if not busy and self._webhooks is not None:
                         await self._webhooks.deliver_due()
                 except Exception:
@@ -127,8 +130,12 @@ class BatchWorker:
 
     async def run_until_idle(self, job_id: str | None = None) -> None:
         """Process chunks until none is claimable (of ``job_id`` when given)."""
-        while await self.run_once(job_id):
-            pass
+
+        async def lane() -> None:
+            while await self.run_once(job_id):
+                pass
+
+        await asyncio.gather(*(lane() for _ in range(self._lanes)))
         if self._webhooks is not None:
             await self._webhooks.deliver_due()
 
@@ -245,7 +252,7 @@ class BatchWorker:
         if self._rate_limiter is None:
             return
         # A polling wait: the limiter may be shared through Redis with other processes,
-        # so there is no local event that says when capacity returns.
+        # so no local event signals when capacity returns.
         while not await self._rate_limiter.hit(claimed.account_id, claimed.rate_limit):  # noqa: ASYNC110
             await asyncio.sleep(THROTTLE_WAIT_SECONDS)
 
@@ -342,7 +349,7 @@ class BatchWorker:
         await session.execute(statement, rows)
 
     async def _finish_if_done(self, job_id: str) -> None:
-        # Whichever worker commits the last chunk sees no pending chunk left, because
+        # Whichever worker commits the last chunk finds no pending chunk left, because
         # its own commit came after every other chunk's commit it could race with.
         now = self._clock.now()
         pending = exists().where(

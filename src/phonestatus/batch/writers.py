@@ -4,7 +4,7 @@ Both formats carry, per row: the source row number, the original cells, the
 canonical number, the status code and its Chinese label, the carrier and a
 reason or note. Every text cell passes ``protect_cell`` so no cell can start
 a formula. The XLSX file opens on a summary sheet with counts by status and by
-carrier; xlsxwriter's ``constant_memory`` mode flushes each row to disk, which
+carrier. xlsxwriter's ``constant_memory`` mode flushes each row to disk. That
 works because every sheet is written top to bottom and the summary sheet is
 only filled at the end.
 """

@@ -263,7 +263,7 @@ def _with_session(work: Any) -> Any:
 @batch_app.command("list")
 def list_jobs(
     account: str | None = typer.Option(None, "--account", help="Only this account's jobs."),
-    limit: int = typer.Option(50, min=1, help="Most jobs to show, newest first."),
+    limit: int = typer.Option(50, min=1, help="Maximum number of jobs to show, newest first."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List batch jobs, newest first."""

@@ -1,7 +1,7 @@
 """Console JSON API of the batch query assistant: upload, follow, manage and download jobs.
 
 Every route needs a console session (see ``console.auth``). A customer user
-sees only their own account's jobs: another account's job id answers 404,
+sees only their own account's jobs: another account's job id returns 404,
 the same as a job that does not exist, so ids cannot be probed. Operators
 see every job and name the account when they upload.
 """
@@ -69,7 +69,7 @@ def _runtime(request: Request) -> Runtime:
 
 
 def _scope(session: ConsoleSession) -> str | None:
-    """The account whose jobs the user may see; None means all (operators)."""
+    """Return the account whose jobs the user may see, or None for operators (all jobs)."""
     if session.is_operator:
         return None
     if session.account_id is None:
