@@ -1,7 +1,7 @@
 """Metering: record each completed query and charge it, inside the caller's unit of work.
 
 The gateway and batch workers call ``record_query`` in the same transaction
-that answers the query, so the query record, its usage event and its package
+that completes the query, so the query record, its usage event and its package
 effect commit together or not at all. Nothing here commits.
 """
 
@@ -203,7 +203,8 @@ async def _charge_postgresql(
         if await session.scalar(_CHARGE_POSTGRESQL, parameters):
             return
     # NOTE: after repeated lost races the query is charged to the balance even
-    # if some package still has quota; the charge is correct, only the order differs.
+    # if some package still has quota. It is charged once either way, but not
+    # in the package-first order.
     await _insert_event(session, record_id, usage, None, unit_price_li)
 
 
