@@ -172,7 +172,7 @@ class Settings(BaseSettings):
         default=5_000_000, gt=0, description="most rows (lines) accepted in one batch file"
     )
     batch_max_xlsx_uncompressed_bytes: int = Field(
-        default=2 * 1024 * 1024 * 1024,
+        default=512 * 1024 * 1024,
         gt=0,
         description="largest total decompressed size of an XLSX file's parts, in bytes (zip bomb guard)",
     )
