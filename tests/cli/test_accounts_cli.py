@@ -73,6 +73,8 @@ class TestAccountCommands:
         assert details["Phone"] == "13800138000"
         assert details["VerificationState"] == "verified"
         assert details["State"] == "active"
+        assert details["SuspendedAt"] is None
+        assert details["RateLimit"] is None
         assert details["Features"] == []
         assert details["AccessKeys"] == []
 

@@ -126,6 +126,8 @@ def _account_json(account: Account) -> dict[str, Any]:
         "VerifiedBy": account.verified_by,
         "VerifiedAt": _time(account.verified_at),
         "State": account.state.value,
+        "SuspendedAt": _time(account.suspended_at),
+        "RateLimit": account.rate_limit,
         "CreatedAt": _time(account.created_at),
     }
 
