@@ -70,10 +70,10 @@ class Server:
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def cli(self, *args: str) -> dict[str, str]:
+    def cli(self, *args: str, json_output: bool = True) -> dict[str, str]:
         """Run a CLI command against this server's database and return its JSON output."""
         completed = subprocess.run(
-            [PHONESTATUS, *args, "--json"],
+            [PHONESTATUS, *args, *(["--json"] if json_output else [])],
             env=self.env,
             capture_output=True,
             check=False,
@@ -84,6 +84,8 @@ class Server:
                 f"phonestatus {' '.join(args)} exited {completed.returncode}: "
                 f"{completed.stderr.decode(errors='replace')}"
             )
+        if not json_output:
+            return {}
         result: dict[str, str] = json.loads(completed.stdout)
         return result
 

@@ -62,6 +62,16 @@ class TestNewSdkErrors:
             client.phone_number_status_for_real(for_real(demo(server).auth_code))
         assert caught.value.code == "InvalidTimeStamp.Expired"
 
+    def test_disabled_key_inactive(self, server: Server) -> None:
+        credentials = server.provision()
+        server.cli("accesskey", "disable", credentials.access_key_id, json_output=False)
+        with pytest.raises(ClientException) as caught:
+            new_client(server, credentials, None).phone_number_status_for_real(
+                for_real(credentials.auth_code)
+            )
+        assert caught.value.code == "InvalidAccessKeyId.Inactive"
+        assert caught.value.status_code == 400
+
     def test_throttling_user(self, server_factory: Callable[..., Server]) -> None:
         throttled = server_factory(PHONESTATUS_ACCOUNT_RATE_LIMIT="3/minute")
         credentials = throttled.provision()
