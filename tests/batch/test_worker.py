@@ -101,6 +101,11 @@ class TestRunUntilIdle:
         assert job.queried_numbers == 7
         records, _, _ = await billing_counts(session_factory, job_id)
         assert records == 7
+        output = tmp_path / "out.csv"
+        await export_job(session_factory, job, output, OutputFormat.CSV)
+        with output.open(encoding="utf-8-sig", newline="") as stream:
+            outcomes = [record[3] for record in list(csv.reader(stream))[1:]]
+        assert outcomes.count("NOT_QUERIED") == 13
 
     async def test_account_in_arrears_pauses_job(
         self,

@@ -152,3 +152,21 @@ class TestWriteXlsx:
             "未查询 NOT_QUERIED",
         }
         assert len(normal_rows) == 3
+
+
+class TestSheetOverflow:
+    def test_write_xlsx_continues_on_next_sheet(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr("phonestatus.batch.writers.XLSX_MAX_DATA_ROWS", 4)
+        path = tmp_path / "out.xlsx"
+
+        write_xlsx(path, LAYOUT, ROWS)
+        workbook = openpyxl.load_workbook(path, read_only=True)
+        names = workbook.sheetnames
+        second = list(workbook["结果 Results 2"].iter_rows(values_only=True))
+        workbook.close()
+
+        assert names == ["汇总 Summary", "结果 Results", "结果 Results 2"]
+        assert second[0][0] == "行号 Row"
+        assert [row[0] for row in second[1:]] == ["6", "7"]
