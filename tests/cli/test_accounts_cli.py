@@ -134,6 +134,15 @@ class TestAccountCommands:
             "error: the database rejected the change, nothing was saved: duplicate key\n"
         )
 
+    def test_account_list_invalid_setting_fails(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("PHONESTATUS_ENVIRONMENT", "prod")
+
+        result = invoke("account", "list")
+
+        assert result.exit_code == 1
+        assert result.stderr.startswith("error: invalid PHONESTATUS_* setting")
+        assert "environment" in result.stderr
+
     def test_account_list_includes_created(self) -> None:
         account_id = create_account()
 

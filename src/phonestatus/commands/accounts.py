@@ -74,7 +74,10 @@ def _run(work: Callable[[Runtime, AsyncSession], Awaitable[T]], *, immediate: bo
     ``immediate`` takes the SQLite write lock up front, for commands that read
     and then write.
     """
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        fail(f"invalid PHONESTATUS_* setting: {exc}")
     try:
         runtime = Runtime.build(settings)
     except ValueError as exc:
