@@ -59,8 +59,9 @@ INPUT_MIX: dict[str, int] = {
 }
 
 
-# (national digits, carrier, province); a plain tuple keeps harness overhead
-# small next to the work being measured.
+# (national digits, carrier, province), or for phonenumbers (national digits,
+# carrier, region description). A plain tuple keeps harness overhead small
+# next to the work being measured.
 Answer = tuple[str | None, Carrier | None, str | None]
 NO_ANSWER: Answer = (None, None, None)
 
@@ -122,14 +123,14 @@ def phonenumbers_answer(text: str) -> Answer:
         return NO_ANSWER
     name = pn_carrier.name_for_number(parsed, "en")
     description = pn_geocoder.description_for_number(parsed, "zh")
-    province = split_region(description).province if description not in ("", "中国") else None
-    return (str(parsed.national_number), CARRIER_BY_PHONENUMBERS_NAME.get(name), province)
+    # The description (浙江省杭州市) is split into a province after timing, in count_agreement.
+    return (str(parsed.national_number), CARRIER_BY_PHONENUMBERS_NAME.get(name), description)
 
 
 def count_agreement(ours: list[Answer], theirs: list[Answer]) -> Counter[str]:
     """Count carrier and province agreement on inputs phonenumbers reads as a mobile number."""
     agreement = Counter[str]()
-    for (digits, carrier, province), (other_digits, other_carrier, other_province) in zip(
+    for (digits, carrier, province), (other_digits, other_carrier, other_region) in zip(
         ours, theirs, strict=True
     ):
         if other_carrier is not None:
@@ -137,9 +138,10 @@ def count_agreement(ours: list[Answer], theirs: list[Answer]) -> Counter[str]:
             agreement["carrier_same"] += carrier is other_carrier
             agreement["digits_differ"] += digits != other_digits
         is_mobile = other_digits is not None and len(other_digits) == 11 and other_digits[0] == "1"
-        if other_province is not None and is_mobile:
+        # phonenumbers falls back to the country name when it has no region.
+        if other_region and other_region != "中国" and is_mobile:
             agreement["province_compared"] += 1
-            agreement["province_same"] += province == other_province
+            agreement["province_same"] += province == split_region(other_region).province
         if carrier is not None and other_carrier is None:
             agreement["only_phonestatus_carrier"] += 1
     return agreement

@@ -166,7 +166,7 @@ def parse_mobile(text: str) -> MobileNumber:
     """
     # Fast path for input that is already canonical, which is most API traffic.
     # It builds the result inline, as _mobile_number does, to save a call.
-    if len(text) == MOBILE_DIGITS and text.isdigit() and text.isascii():
+    if len(text) == MOBILE_DIGITS and text.isascii() and text.isdigit():
         segment = _SUPPORTED_BY_PREFIX4.get(text[:4])
         if segment is not None:
             number = _new_object(MobileNumber)
@@ -206,6 +206,11 @@ def parse_mobile(text: str) -> MobileNumber:
         )
         if segment is not None:
             return _mobile_number(national, segment)
+
+        # Not a supported number in a common shape: the general rules decide
+        # which error applies, starting from the digits already extracted.
+        national = _national_number(digits, has_plus=has_plus, text=text)
+        return _mobile_from_national(national, text)
 
     return parse_normalized(normalized, text)
 
