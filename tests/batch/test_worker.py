@@ -143,6 +143,31 @@ class TestRunUntilIdle:
         assert (await billing_counts(session_factory, job_id))[0] == 10
 
 
+class TestPurgedAccount:
+    async def test_purged_account_fails_job(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        account_id: str,
+        make_worker: Callable[..., BatchWorker],
+        tmp_path: Path,
+    ) -> None:
+        job_id = await submit(
+            session_factory, account_id, write_numbers(tmp_path / "a.csv", sample_numbers(3))
+        )
+        async with session_factory() as session, session.begin():
+            await session.execute(
+                update(Account).where(Account.id == account_id).values(state=AccountState.PURGED)
+            )
+
+        await make_worker().run_until_idle(job_id)
+
+        async with session_factory() as session:
+            job = await get_job(session, job_id)
+        assert job.state == JobState.FAILED
+        assert "purged" in (job.state_reason or "")
+        assert job.finished_at is not None
+
+
 class TestPersist:
     async def test_chunk_finished_elsewhere_not_billed_again(
         self,

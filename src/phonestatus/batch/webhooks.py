@@ -36,6 +36,8 @@ SIGNATURE_HEADER = "X-Phonestatus-Signature"
 MAX_ATTEMPTS = 5
 # Attempt n (counting from 0) waits FIRST_RETRY * (2**n - 1) after the job finished.
 FIRST_RETRY = timedelta(seconds=5)
+# Completed, failed and cancelled jobs all notify.
+FINAL_STATES = [state.value for state in JobState if state.is_final]
 
 
 def sign_payload(secret: str, timestamp: int, body: bytes) -> str:
@@ -77,7 +79,7 @@ class WebhookSender:
                             BatchJob.webhook_url.is_not(None),
                             BatchJob.webhook_delivered_at.is_(None),
                             BatchJob.webhook_attempts < MAX_ATTEMPTS,
-                            BatchJob.state.in_([JobState.COMPLETED.value, JobState.FAILED.value]),
+                            BatchJob.state.in_(FINAL_STATES),
                         )
                     )
                 ).all()

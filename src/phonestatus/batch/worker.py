@@ -218,18 +218,32 @@ class BatchWorker:
         )
 
     async def _pause(self, claimed: ClaimedChunk, reason: BlockReason) -> None:
-        """Pause the job of an account in arrears (or purged); its chunks stay pending."""
+        """Pause the job of an account in arrears, or fail it for a purged account.
+
+        A paused job keeps its pending chunks, so resuming it continues where it stopped.
+        """
+        values: dict[str, Any]
+        if reason is BlockReason.PURGED:
+            values = {
+                "state": JobState.FAILED.value,
+                "state_reason": "the account was purged after 7 days of arrears",
+                "finished_at": self._clock.now(),
+            }
+        else:
+            values = {
+                "state": JobState.PAUSED.value,
+                "state_reason": f"account queries are suspended ({reason.value}); "
+                "resume the job once the account is active",
+            }
         async with self._session_factory() as session, session.begin():
             await session.execute(
                 update(BatchJob)
                 .where(BatchJob.id == claimed.job_id, BatchJob.state.in_(CLAIMABLE_STATES))
-                .values(
-                    state=JobState.PAUSED.value,
-                    state_reason=f"account queries are suspended ({reason.value}); "
-                    "resume the job once the account is active",
-                )
+                .values(**values)
             )
-        log.warning("batch_job_paused", job_id=claimed.job_id, reason=reason.value)
+        log.warning(
+            "batch_job_stopped", job_id=claimed.job_id, state=values["state"], reason=reason.value
+        )
 
     async def _query_chunk(self, claimed: ClaimedChunk) -> list[QueryResult]:
         numbers = claimed.numbers
