@@ -174,13 +174,16 @@ async def main(args: argparse.Namespace) -> None:
 def metering_off_app() -> Any:
     """Build the application with ``record_query`` replaced by a no-op (uvicorn ``--factory``)."""
     from phonestatus.app import create_app
-    from phonestatus.gateway import pipeline
+    from phonestatus.gateway import pipeline, recorder
     from phonestatus.settings import Settings
 
     async def record_nothing(session: Any, usage: QueryUsage, *, prices: PriceList) -> None:
         return None
 
-    pipeline.record_query = record_nothing  # type: ignore[assignment]
+    # The gateway imports record_query by name, so it is replaced where it is used.
+    for module in (pipeline, recorder):
+        if hasattr(module, "record_query"):
+            module.record_query = record_nothing
     return create_app(Settings())
 
 

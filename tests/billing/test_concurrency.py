@@ -91,8 +91,9 @@ async def _totals(
 
 
 class TestConcurrentMetering:
-    async def test_record_query_from_4_processes_charges_each_once(
-        self, fresh_factory: tuple[str, async_sessionmaker[AsyncSession]]
+    @pytest.mark.parametrize("group", [1, 10], ids=["record_query", "record_queries"])
+    async def test_4_processes_charge_each_once(
+        self, fresh_factory: tuple[str, async_sessionmaker[AsyncSession]], group: int
     ) -> None:
         url, session_factory = fresh_factory
         clock = SystemClock()
@@ -109,6 +110,7 @@ class TestConcurrentMetering:
                 f"p{index}",
                 str(QUERIES_PER_PROCESS),
                 str(LANES_PER_PROCESS),
+                str(group),
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )

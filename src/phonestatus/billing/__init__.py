@@ -1,9 +1,11 @@
 """Billing: metering, packages, prepaid balance, bills, arrears, refunds and invoices.
 
 Money is integer li (0.001 CNY) throughout; see ``money``. The gateway and
-batch workers use ``record_query``, ``account_block_reason`` and ``PriceList``.
+batch workers use ``record_query`` (or ``record_queries`` for a group of
+queries in one transaction), ``account_block_reason`` and ``PriceList``.
 """
 
+from phonestatus.billing.batching import record_queries
 from phonestatus.billing.metering import (
     BlockReason,
     QueryUsage,
@@ -19,5 +21,6 @@ __all__ = [
     "QueryRecord",
     "QueryUsage",
     "account_block_reason",
+    "record_queries",
     "record_query",
 ]

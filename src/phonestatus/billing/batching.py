@@ -1,0 +1,218 @@
+"""Metering many queries in one transaction with a few statements: ``record_queries``.
+
+``record_query`` costs two to three statements per query. A caller that
+commits queries in groups (the gateway's recorder, batch workers) can pass a
+whole group here instead. Per group it runs one multi-row INSERT of the
+records, one package claim per account (a claim takes as many units as the
+account's billable queries need, package by package), and one multi-row
+INSERT of the usage events. The rules are those of ``record_query``. Nothing
+here commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, bindparam, exists, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from phonestatus.billing.metering import PACKAGE_CLAIM_ATTEMPTS, QueryUsage
+from phonestatus.billing.models import Package, QueryRecord, UsageEvent
+from phonestatus.billing.prices import PriceList
+from phonestatus.storage.db import UTCDateTime
+
+# Rows per multi-row INSERT; 12 columns x 500 rows stays far below SQLite's
+# limit of 32,766 bound parameters.
+INSERT_CHUNK_ROWS = 500
+
+# Take up to :wanted units from the usable package that expires first. The row
+# lock (FOR UPDATE) makes `remaining` current before the decrement.
+_CLAIM_POSTGRESQL = text(
+    """
+    WITH candidate AS (
+        SELECT id, remaining FROM billing_packages
+        WHERE account_id = :account_id AND remaining > 0 AND refunded_at IS NULL
+          AND purchased_at <= :first_at AND expires_at > :last_at
+        ORDER BY expires_at, id
+        LIMIT 1
+        FOR UPDATE
+    )
+    UPDATE billing_packages
+    SET remaining = billing_packages.remaining - LEAST(candidate.remaining, :wanted)
+    FROM candidate
+    WHERE billing_packages.id = candidate.id
+    RETURNING billing_packages.id, LEAST(candidate.remaining, :wanted)
+    """
+).bindparams(
+    bindparam("wanted", type_=BigInteger()),
+    bindparam("first_at", type_=UTCDateTime()),
+    bindparam("last_at", type_=UTCDateTime()),
+)
+
+
+async def record_queries(
+    session: AsyncSession, usages: Sequence[QueryUsage], *, prices: PriceList
+) -> list[QueryRecord | None]:
+    """Record and charge many queries in the caller's transaction; never commits.
+
+    Returns, in the order of ``usages``, each query's record, or None for a
+    request id that was recorded before (or appears twice in ``usages``); such
+    a usage is not charged again. The records are not added to the session.
+    """
+    for usage in usages:
+        if usage.occurred_at.tzinfo is None:
+            raise ValueError(f"occurred_at must be aware UTC, got naive {usage.occurred_at!r}")
+
+    record_ids = await _insert_records(session, usages)
+    results: list[QueryRecord | None] = []
+    seen: set[str] = set()
+    billable: dict[str, list[tuple[int, QueryUsage]]] = {}
+    for usage in usages:
+        record_id = record_ids.get(usage.request_id)
+        if record_id is None or usage.request_id in seen:
+            results.append(None)
+            continue
+        seen.add(usage.request_id)
+        results.append(QueryRecord(id=record_id, **_record_values(usage)))
+        if usage.billable:
+            billable.setdefault(usage.account_id, []).append((record_id, usage))
+
+    events: list[dict[str, Any]] = []
+    for account_id, charged in billable.items():
+        moments = [usage.occurred_at for _, usage in charged]
+        claims = await _claim_units(session, account_id, len(charged), min(moments), max(moments))
+        package_ids = [package_id for package_id, units in claims for _ in range(units)]
+        for index, (record_id, usage) in enumerate(charged):
+            package_id = package_ids[index] if index < len(package_ids) else None
+            events.append(
+                {
+                    "query_record_id": record_id,
+                    "account_id": account_id,
+                    "action": usage.action,
+                    "package_id": package_id,
+                    "unit_price_li": 0 if package_id else prices.unit_price_li(usage.action),
+                    "occurred_at": usage.occurred_at,
+                }
+            )
+    for start in range(0, len(events), INSERT_CHUNK_ROWS):
+        await session.execute(insert(UsageEvent), events[start : start + INSERT_CHUNK_ROWS])
+    return results
+
+
+def _record_values(usage: QueryUsage) -> dict[str, Any]:
+    return {
+        "account_id": usage.account_id,
+        "request_id": usage.request_id,
+        "action": usage.action,
+        "code": usage.code,
+        "status": usage.status,
+        "billable": usage.billable,
+        "masked_number": usage.masked_number,
+        "carrier": usage.carrier,
+        "connector": usage.connector,
+        "latency_ms": usage.latency_ms,
+        "source": usage.source,
+        "occurred_at": usage.occurred_at,
+    }
+
+
+async def _insert_records(session: AsyncSession, usages: Sequence[QueryUsage]) -> dict[str, int]:
+    """Insert the records, skipping known request ids; return request id -> new record id."""
+    dialect = session.get_bind().dialect.name
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows = [_record_values(usage) for usage in usages]
+    inserted: dict[str, int] = {}
+    for start in range(0, len(rows), INSERT_CHUNK_ROWS):
+        statement = (
+            dialect_insert(QueryRecord)
+            .values(rows[start : start + INSERT_CHUNK_ROWS])
+            .on_conflict_do_nothing(index_elements=["request_id"])
+            .returning(QueryRecord.id, QueryRecord.request_id)
+        )
+        for record_id, request_id in (await session.execute(statement)).all():
+            inserted[request_id] = int(record_id)
+    return inserted
+
+
+async def _claim_units(
+    session: AsyncSession, account_id: str, wanted: int, first_at: datetime, last_at: datetime
+) -> list[tuple[str, int]]:
+    """Take up to ``wanted`` units from usable packages, first-expiring first.
+
+    A package counts as usable for the whole group only if it is usable at the
+    group's first and last moments. Returns (package id, units) pairs.
+    """
+    claims: list[tuple[str, int]] = []
+    is_postgresql = session.get_bind().dialect.name == "postgresql"
+    lost_races = 0
+    while wanted > 0:
+        row: tuple[Any, ...] | None
+        if is_postgresql:
+            result = (
+                await session.execute(
+                    _CLAIM_POSTGRESQL,
+                    {
+                        "account_id": account_id,
+                        "wanted": wanted,
+                        "first_at": first_at,
+                        "last_at": last_at,
+                    },
+                )
+            ).one_or_none()
+            row = tuple(result) if result is not None else None
+        else:
+            row = await _claim_sqlite(session, account_id, wanted, first_at, last_at)
+        if row is None:
+            # On PostgreSQL a package locked and emptied by another transaction
+            # while this one waited yields no row; look again if any is left.
+            if not is_postgresql or lost_races >= PACKAGE_CLAIM_ATTEMPTS:
+                break
+            if not await session.scalar(
+                select(exists().where(*_usable(account_id, first_at, last_at)))
+            ):
+                break
+            lost_races += 1
+            continue
+        package_id, units = str(row[0]), int(row[1])
+        claims.append((package_id, units))
+        wanted -= units
+    return claims
+
+
+def _usable(account_id: str, first_at: datetime, last_at: datetime) -> tuple[Any, ...]:
+    return (
+        Package.account_id == account_id,
+        Package.remaining > 0,
+        Package.refunded_at.is_(None),
+        Package.purchased_at <= first_at,
+        Package.expires_at > last_at,
+    )
+
+
+async def _claim_sqlite(
+    session: AsyncSession, account_id: str, wanted: int, first_at: datetime, last_at: datetime
+) -> tuple[str, int] | None:
+    # SQLite runs one writer at a time, and the caller's transaction already
+    # wrote the records, so nothing changes between this SELECT and the UPDATE.
+    candidate = (
+        await session.execute(
+            select(Package.id, Package.remaining)
+            .where(*_usable(account_id, first_at, last_at))
+            .order_by(Package.expires_at, Package.id)
+            .limit(1)
+        )
+    ).one_or_none()
+    if candidate is None:
+        return None
+    units = min(int(candidate.remaining), wanted)
+    claimed = await session.scalar(
+        update(Package)
+        .where(Package.id == candidate.id, Package.remaining >= units)
+        .values(remaining=Package.remaining - units)
+        .returning(Package.id)
+        .execution_options(synchronize_session=False)
+    )
+    return (str(candidate.id), units) if claimed is not None else None

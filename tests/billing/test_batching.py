@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from phonestatus.billing.batching import record_queries
+from phonestatus.billing.models import Package, UsageEvent
+from phonestatus.billing.prices import PriceList
+from phonestatus.clock import FrozenClock
+
+from .factories import make_account, make_package, usage
+
+PRICES = PriceList.from_cny("0.1", {"DescribeEmptyNumber": "0.035"})
+
+
+async def _events(
+    session_factory: async_sessionmaker[AsyncSession], account_id: str
+) -> list[UsageEvent]:
+    async with session_factory() as session:
+        statement = (
+            select(UsageEvent)
+            .where(UsageEvent.account_id == account_id)
+            .order_by(UsageEvent.query_record_id)
+        )
+        return list((await session.scalars(statement)).all())
+
+
+async def _remaining(session_factory: async_sessionmaker[AsyncSession], package_id: str) -> int:
+    async with session_factory() as session:
+        package = await session.get(Package, package_id)
+        assert package is not None
+        return package.remaining
+
+
+class TestRecordQueries:
+    async def test_record_queries_packages_first_then_balance(
+        self, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
+    ) -> None:
+        account_id = await make_account(session_factory, clock=clock)
+        later = await make_package(
+            session_factory, account_id, clock=clock, quota=3, validity_days=20
+        )
+        sooner = await make_package(
+            session_factory, account_id, clock=clock, quota=2, validity_days=5
+        )
+        usages = [usage(account_id, at=clock.now()) for _ in range(7)]
+
+        async with session_factory() as session:
+            records = await record_queries(session, usages, prices=PRICES)
+            await session.commit()
+
+        events = await _events(session_factory, account_id)
+        assert all(record is not None for record in records)
+        assert [event.package_id for event in events] == [sooner.id] * 2 + [later.id] * 3 + [
+            None
+        ] * 2
+        assert [event.unit_price_li for event in events] == [0] * 5 + [100] * 2
+        assert await _remaining(session_factory, sooner.id) == 0
+        assert await _remaining(session_factory, later.id) == 0
+
+    async def test_record_queries_skips_not_billable(
+        self, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
+    ) -> None:
+        account_id = await make_account(session_factory, clock=clock)
+        usages = [
+            usage(account_id, at=clock.now(), status="UNKNOWN", billable=False),
+            usage(account_id, at=clock.now(), action="DescribeEmptyNumber", status="EMPTY"),
+        ]
+
+        async with session_factory() as session:
+            records = await record_queries(session, usages, prices=PRICES)
+            await session.commit()
+
+        events = await _events(session_factory, account_id)
+        assert len([record for record in records if record is not None]) == 2
+        assert [(event.action, event.unit_price_li) for event in events] == [
+            ("DescribeEmptyNumber", 35)
+        ]
+
+    async def test_record_queries_duplicates_return_none(
+        self, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
+    ) -> None:
+        account_id = await make_account(session_factory, clock=clock)
+        known = usage(account_id, at=clock.now(), request_id=f"known-{account_id}")
+        async with session_factory() as session:
+            await record_queries(session, [known], prices=PRICES)
+            await session.commit()
+        fresh = usage(account_id, at=clock.now())
+
+        async with session_factory() as session:
+            records = await record_queries(session, [known, fresh, fresh], prices=PRICES)
+            await session.commit()
+
+        events = await _events(session_factory, account_id)
+        assert records[0] is None
+        assert records[1] is not None
+        assert records[2] is None
+        assert len(events) == 2
+
+    async def test_record_queries_several_accounts(
+        self, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
+    ) -> None:
+        first = await make_account(session_factory, clock=clock)
+        second = await make_account(session_factory, clock=clock)
+        package = await make_package(session_factory, first, clock=clock, quota=1)
+        usages = [
+            usage(first, at=clock.now()),
+            usage(second, at=clock.now()),
+            usage(first, at=clock.now()),
+        ]
+
+        async with session_factory() as session:
+            await record_queries(session, usages, prices=PRICES)
+            await session.commit()
+
+        assert [event.package_id for event in await _events(session_factory, first)] == [
+            package.id,
+            None,
+        ]
+        assert [event.package_id for event in await _events(session_factory, second)] == [None]
+
+    async def test_record_queries_package_expiring_inside_group_unused(
+        self, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
+    ) -> None:
+        account_id = await make_account(session_factory, clock=clock)
+        package = await make_package(
+            session_factory, account_id, clock=clock, quota=5, validity_days=1
+        )
+        expiry = package.expires_at
+        usages = [
+            usage(account_id, at=expiry - timedelta(seconds=1)),
+            usage(account_id, at=expiry),
+        ]
+
+        async with session_factory() as session:
+            await record_queries(session, usages, prices=PRICES)
+            await session.commit()
+
+        assert [event.package_id for event in await _events(session_factory, account_id)] == [
+            None,
+            None,
+        ]
+
+    async def test_record_queries_rollback_leaves_quota(
+        self, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
+    ) -> None:
+        account_id = await make_account(session_factory, clock=clock)
+        package = await make_package(session_factory, account_id, clock=clock, quota=4)
+
+        async with session_factory() as session:
+            await record_queries(
+                session, [usage(account_id, at=clock.now()) for _ in range(3)], prices=PRICES
+            )
+            await session.rollback()
+
+        assert await _remaining(session_factory, package.id) == 4
+        assert await _events(session_factory, account_id) == []
+
+    async def test_record_queries_naive_time_raises(
+        self, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
+    ) -> None:
+        naive = usage("acc_0000000000000000", at=clock.now().replace(tzinfo=None))
+
+        async with session_factory() as session:
+            with pytest.raises(ValueError, match="naive"):
+                await record_queries(session, [naive], prices=PRICES)
