@@ -7,7 +7,7 @@ phonenumbers runs ``parse(text, "CN")``, ``carrier.name_for_number`` and
 throughput, the ratio, and how often the two agree on carrier and province
 where phonenumbers returns an answer.
 
-Usage: python bench/numbers_bench.py [--count N] [--seed S]
+Usage: python bench/numbers_bench.py [--count N] [--seed S] [--by-form]
 """
 
 from __future__ import annotations
@@ -99,12 +99,16 @@ def make_input(form: str, rng: random.Random, prefixes: list[str]) -> str:
     return rng.choice([number[:-1], number + "1", number[:5] + "O" + number[6:], "1.38001E+10"])
 
 
-def make_inputs(count: int, seed: int) -> list[str]:
+def make_inputs(count: int, seed: int, only_form: str | None = None) -> list[str]:
+    """Return ``count`` inputs drawn from INPUT_MIX, or all of ``only_form``."""
     rng = random.Random(seed)
     prefixes = sorted(
         s.prefix for s in SEGMENT_TABLE.segments if s.kind is not NumberKind.UNALLOCATED
     )
-    forms = rng.choices(list(INPUT_MIX), weights=list(INPUT_MIX.values()), k=count)
+    if only_form is None:
+        forms = rng.choices(list(INPUT_MIX), weights=list(INPUT_MIX.values()), k=count)
+    else:
+        forms = [only_form] * count
     return [make_input(form, rng, prefixes) for form in forms]
 
 
@@ -172,10 +176,25 @@ def run_interleaved(inputs: list[str]) -> tuple[float, float, Counter[str]]:
     return ours_seconds, theirs_seconds, agreement
 
 
+def print_by_form(count: int, seed: int) -> None:
+    for form in INPUT_MIX:
+        ours_seconds, theirs_seconds, _ = run_interleaved(make_inputs(count, seed, form))
+        print(
+            f"  {form:18} phonestatus {ours_seconds / count * 1e6:6.2f} us/input, "
+            f"phonenumbers {theirs_seconds / count * 1e6:7.2f} us/input, "
+            f"ratio {theirs_seconds / ours_seconds:5.1f}x"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000, help="number of inputs")
     parser.add_argument("--seed", type=int, default=20261204, help="random seed for the inputs")
+    parser.add_argument(
+        "--by-form",
+        action="store_true",
+        help="also print the ratio for each input form, on --count / 10 inputs of each",
+    )
     args = parser.parse_args()
 
     inputs = make_inputs(args.count, args.seed)
@@ -209,6 +228,9 @@ def main() -> None:
         )
     print(f"digits differ where phonenumbers names a carrier: {agreement['digits_differ']:,}")
     print(f"carrier from phonestatus only: {agreement['only_phonestatus_carrier']:,}")
+    if args.by_form:
+        print(f"by input form, {args.count // 10:,} inputs each:")
+        print_by_form(args.count // 10, args.seed)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ ALLOWED_LEADING_DIGITS = {"", "0", "86", "860", "0086", "00860", *IP_DIALLING_PR
 SEPARATORS = [" ", "-", ".", "\u00a0", "\u3000", "\t", "\u2009", "–", "—", "－", "(", ")", "/"]
 INVISIBLE = ["\u200b", "\u200c", "\u200d", "\ufeff", "\u2060", "\u00ad", "\u200e"]
 # Pieces of input the quick paths of parse_mobile handle.
-PLAIN_PIECES = [*"0123456789+-() ", "86", "0086", "138", "0", "\t", "\u3000", "１"]
+PLAIN_PIECES = [*"0123456789+-() .,", "86", "0086", "138", "0", ".0", "\t", "\u3000", "１"]
 # Pieces of arbitrary input that come close to numbers and the wrapping the parser strips.
 INPUT_PIECES = [*"0123456789+-.() '=,;eE\"", "tel:", "\u3000", "１", "８", "\u200b", "86", "0086"]
 COUNTRY_FORMS = ["", "+86", "86", "0086", "+86 ", "(+86)", "+86-", "0086 ", "(86) ", "＋８６"]
@@ -142,8 +142,14 @@ class TestQuickPaths:
         )
 
     @PROPERTY_SETTINGS
-    @given(mobile_numbers(), st.sampled_from(["", "+86", "86", "0086", "0", "+86 0", "(+86) "]))
-    def test_quick_paths_match_general_rules_valid(self, number: str, prefix: str) -> None:
-        text = prefix + number
+    @given(
+        mobile_numbers(),
+        st.sampled_from(["", "+86", "86", "0086", "0", "+86 0", "(+86) "]),
+        st.sampled_from(["", ".0", ",00", "0", " .0"]),
+    )
+    def test_quick_paths_match_general_rules_valid(
+        self, number: str, prefix: str, suffix: str
+    ) -> None:
+        text = prefix + number + suffix
 
         assert outcome(lambda: parse_mobile(text)) == outcome(lambda: parse_normalized(text, text))

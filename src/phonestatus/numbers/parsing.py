@@ -180,11 +180,14 @@ def parse_mobile(text: str) -> MobileNumber:
     # ASCII text needs no mapping: its separators are deleted as they are.
     normalized = text if text.isascii() else text.translate(NORMALISING_TABLE)
 
-    # Quick path for digits with an optional leading "+" and plain separators.
-    # The general path below returns the same number for such text, or the
-    # error when this path does not find a supported number. Only the general
-    # path reads "." and ",", which may start a spreadsheet's decimal fraction.
+    # Quick path for digits with an optional leading "+" and separators. The
+    # general path below returns the same number for such text, or the error
+    # when this path does not find a supported number. A "." or "," is a
+    # separator here unless it may start a spreadsheet's decimal fraction,
+    # which only the general path reads.
     compact = _delete_separators(normalized, _PLAIN_SEPARATOR_BYTES)
+    if ("." in compact or "," in compact) and not _DECIMAL_WITH_ZERO_FRACTION.fullmatch(compact):
+        compact = compact.replace(".", "").replace(",", "")
     has_plus = compact[:1] == "+"
     digits = compact[1:] if has_plus else compact
     if digits.isdigit() and digits.isascii():
