@@ -44,8 +44,8 @@ CARRIER_BY_PHONENUMBERS_NAME = {
 
 CHUNK_INPUTS = 1_000
 
-# Share of each input form, in percent. Canonical digits dominate API traffic;
-# the rest is what batch files and console input contain.
+# Share of each input form, in percent. Canonical digits dominate API traffic,
+# and the other forms are what batch files and console input contain.
 INPUT_MIX: dict[str, int] = {
     "canonical": 55,
     "country_code": 10,
@@ -204,7 +204,7 @@ def main() -> None:
     phonestatus_answer("13800138000")
 
     # The inputs and both libraries' data stay alive for the whole run, so
-    # the garbage collector is told not to scan them again.
+    # gc.freeze() moves them out of the garbage collector's scans.
     gc.collect()
     gc.freeze()
     ours_seconds, theirs_seconds, agreement = run_interleaved(inputs)
