@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import sqlalchemy as sa
 
 from phonestatus.accounts import service as accounts
@@ -105,3 +107,21 @@ class TestStandingReader:
             tenant.account_id, tenant.auth_code, "PhoneNumberStatusForReal"
         )
         assert check is AuthCodeCheck.NOT_FOUND
+
+
+class TestReadThrough:
+    async def test_concurrent_misses_share_one_read(self, gateway: GatewayHarness) -> None:
+        tenant = await gateway.provision()
+        standing = reader(gateway, 60)
+        loads = 0
+        original = standing._session_factory
+
+        def counting_factory() -> object:
+            nonlocal loads
+            loads += 1
+            return original()
+
+        standing._session_factory = counting_factory  # type: ignore[assignment]
+        results = await asyncio.gather(*(standing.account(tenant.account_id) for _ in range(20)))
+        assert loads == 1
+        assert len(set(results)) == 1

@@ -6,16 +6,18 @@ check. These change rarely, so each result is kept for ``ttl_seconds``
 (``PHONESTATUS_GATEWAY_CACHE_SECONDS``). A change made in the console or the
 CLI, such as disabling a key, suspending an account for arrears or revoking an
 AuthCode, takes effect within that time. A TTL of 0 reads the database on
-every request. Unknown AccessKeys are not cached, so a new key works at once.
+every request, except that concurrent requests for the same key share one
+read. Unknown AccessKeys are not cached, so a new key works at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -97,49 +99,73 @@ class StandingReader:
         self._keys: TtlCache[str, ResolvedAccessKey] = TtlCache(ttl_seconds)
         self._standings: TtlCache[str, AccountStanding] = TtlCache(ttl_seconds)
         self._auth_codes: TtlCache[tuple[str, str, str], AuthCodeCheck] = TtlCache(ttl_seconds)
+        self._in_flight: dict[tuple[int, Hashable], asyncio.Future[Any]] = {}
 
     async def access_key(self, access_key_id: str) -> ResolvedAccessKey | None:
         """Return the key with its secret, or None when unknown.
 
         Raises ``SecretDecryptionFailed`` when the stored secret does not decrypt.
         """
-        key = self._keys.get(access_key_id)
-        if key is not None:
-            return key
-        async with self._session_factory() as session:
-            key = await resolve_access_key(session, access_key_id, cipher=self._cipher)
-        if key is not None:
-            self._keys.put(access_key_id, key)
-        return key
+
+        async def load() -> ResolvedAccessKey | None:
+            async with self._session_factory() as session:
+                return await resolve_access_key(session, access_key_id, cipher=self._cipher)
+
+        return await self._read_through(self._keys, access_key_id, load)
 
     async def account(self, account_id: str) -> AccountStanding:
-        standing = self._standings.get(account_id)
-        if standing is not None:
-            return standing
-        async with self._session_factory() as session:
-            standing = AccountStanding(
-                feature_enabled=await is_feature_enabled(session, account_id),
-                block_reason=await account_block_reason(session, account_id),
-                rate_limit=await session.scalar(
-                    sa.select(Account.rate_limit).where(Account.id == account_id)
-                ),
-            )
-        self._standings.put(account_id, standing)
+        async def load() -> AccountStanding:
+            async with self._session_factory() as session:
+                return AccountStanding(
+                    feature_enabled=await is_feature_enabled(session, account_id),
+                    block_reason=await account_block_reason(session, account_id),
+                    rate_limit=await session.scalar(
+                        sa.select(Account.rate_limit).where(Account.id == account_id)
+                    ),
+                )
+
+        standing = await self._read_through(self._standings, account_id, load)
+        assert standing is not None
         return standing
 
     async def auth_code(self, account_id: str, code: str, action: str) -> AuthCodeCheck:
-        cache_key = (account_id, code, action)
-        result = self._auth_codes.get(cache_key)
-        if result is not None:
-            return result
-        async with self._session_factory() as session:
-            try:
-                await check_auth_code(session, account_id, code, action)
-            except AuthCodeNotFound:
-                result = AuthCodeCheck.NOT_FOUND
-            except AuthCodeActionMismatch:
-                result = AuthCodeCheck.ACTION_MISMATCH
-            else:
-                result = AuthCodeCheck.VALID
-        self._auth_codes.put(cache_key, result)
+        async def load() -> AuthCodeCheck:
+            async with self._session_factory() as session:
+                try:
+                    await check_auth_code(session, account_id, code, action)
+                except AuthCodeNotFound:
+                    return AuthCodeCheck.NOT_FOUND
+                except AuthCodeActionMismatch:
+                    return AuthCodeCheck.ACTION_MISMATCH
+                return AuthCodeCheck.VALID
+
+        result = await self._read_through(self._auth_codes, (account_id, code, action), load)
+        assert result is not None
         return result
+
+    async def _read_through(
+        self,
+        cache: TtlCache[Any, V],
+        key: Hashable,
+        load: Callable[[], Awaitable[V | None]],
+    ) -> V | None:
+        """Return the cached value, or load it once for every concurrent caller and cache it.
+
+        Without sharing, a burst of requests for one account would all miss at
+        the same moment and each read the database.
+        """
+        value = cache.get(key)
+        if value is not None:
+            return value
+
+        flight_key = (id(cache), key)
+        flight = self._in_flight.get(flight_key)
+        if flight is None:
+            flight = asyncio.ensure_future(load())
+            self._in_flight[flight_key] = flight
+            flight.add_done_callback(lambda _: self._in_flight.pop(flight_key, None))
+        # shield: a caller that is cancelled must not cancel the read others wait for.
+        value = await asyncio.shield(flight)
+        if value is not None:
+            cache.put(key, value)
+        return value
