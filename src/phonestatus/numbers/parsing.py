@@ -177,15 +177,18 @@ def parse_mobile(text: str) -> MobileNumber:
     if len(text) > MAX_INPUT_CHARS:
         raise NumberParseError(text, ParseErrorReason.TOO_LONG)
 
-    # ASCII text needs no mapping: its separators are deleted as they are.
-    normalized = text if text.isascii() else text.translate(NORMALISING_TABLE)
-
     # Quick path for digits with an optional leading "+" and separators. The
     # general path below returns the same number for such text, or the error
     # when this path does not find a supported number. A "." or "," is a
     # separator here unless it may start a spreadsheet's decimal fraction,
-    # which only the general path reads.
-    compact = _delete_separators(normalized, _PLAIN_SEPARATOR_BYTES)
+    # which only the general path reads. ASCII text needs no normalisation,
+    # and its separators are deleted inline, as _delete_separators would.
+    if text.isascii():
+        normalized = text
+        compact = text.encode("ascii").translate(None, _PLAIN_SEPARATOR_BYTES).decode("ascii")
+    else:
+        normalized = text.translate(NORMALISING_TABLE)
+        compact = _delete_separators(normalized, _PLAIN_SEPARATOR_BYTES)
     if ("." in compact or "," in compact) and not _DECIMAL_WITH_ZERO_FRACTION.fullmatch(compact):
         compact = compact.replace(".", "").replace(",", "")
     has_plus = compact[:1] == "+"
@@ -208,7 +211,10 @@ def parse_mobile(text: str) -> MobileNumber:
             _SUPPORTED_BY_PREFIX4.get(national[:4]) if len(national) == MOBILE_DIGITS else None
         )
         if segment is not None:
-            return _mobile_number(national, segment)
+            number = _new_object(MobileNumber)
+            _set_digits(number, national)
+            _set_segment(number, segment)
+            return number
 
         # Not a supported number in a common shape: the general rules decide
         # which error applies, starting from the digits already extracted.
