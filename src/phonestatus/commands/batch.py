@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
+import structlog
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -55,9 +57,23 @@ def register(app: typer.Typer) -> None:
     app.add_typer(batch_app, name="batch")
 
 
+class _CurrentStderr:
+    """A stream that writes to whatever ``sys.stderr`` is at the time of each write."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _runtime() -> Runtime:
-    # Logs go to stderr so `--json` output stays one object on stdout.
+    # Logs go to stderr so `--json` output stays one object on stdout. Loggers are
+    # cached on first use, so they get a stream that follows sys.stderr instead of
+    # the object sys.stderr is now (a test runner may close and replace it).
     configure_logging(logging.WARNING)
+    stream = cast(TextIO, _CurrentStderr())
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=stream))
     try:
         return Runtime.build(Settings())
     except ValueError as exc:
