@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from phonestatus import __version__
 from phonestatus.batch.wiring import start_batch_worker
@@ -52,5 +53,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     @app.get("/health")
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
+
+    # NOTE: with `serve --workers N` each worker keeps its own counters, so a
+    # scrape sees the worker that answered it.
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
