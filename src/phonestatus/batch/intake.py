@@ -1,7 +1,7 @@
 """Turn a file's rows into stored row blocks and chunks of distinct numbers.
 
 Each row is parsed with the number core. Invalid rows keep their reason and
-are never queried; a number seen before is marked duplicate and joins no
+are never queried. A number seen before is marked duplicate and joins no
 chunk, so it is queried and billed once however often it appears.
 
 Memory: the table of numbers seen so far is the only part that grows with

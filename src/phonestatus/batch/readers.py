@@ -127,9 +127,9 @@ def open_source(
 ) -> BatchSource:
     """Open ``path`` and settle its encoding and number column.
 
-    ``filename`` is the name the user gave (for the format and messages);
-    ``column`` selects the number column by header text or 1-based position
-    and defaults to detection by header. Raises a ``BatchFileError``.
+    ``filename`` is the name the user gave, used for the format and in
+    messages. ``column`` selects the number column by header text or 1-based
+    position; without it the header decides. Raises a ``BatchFileError``.
     """
     name = filename or path.name
     file_format = file_format or detect_format(name)
@@ -194,7 +194,7 @@ def check_archive(path: Path, limit_bytes: int) -> None:
     """Raise ``ArchiveTooLarge`` if the XLSX parts decompress beyond ``limit_bytes``.
 
     The sizes in the zip directory are only claims, so each part is inflated
-    and counted; reading stops as soon as the total passes the limit.
+    and counted. Reading stops as soon as the total passes the limit.
     """
     try:
         archive = zipfile.ZipFile(path)
@@ -344,8 +344,8 @@ def _data_rows(
     if not has_header:
         rest = _chain_one(first, rest)
     for row_number, raw_cells in rest:
-        cells = tuple(unprotect_cell(cell) for cell in raw_cells)
-        if not any(cell.strip() for cell in cells):
+        cells = tuple(map(unprotect_cell, raw_cells))
+        if not "".join(cells).strip():
             continue
         count += 1
         if count > max_rows:

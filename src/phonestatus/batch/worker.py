@@ -13,7 +13,7 @@ Claiming differs by database:
   chunk's transaction, so several processes share one job without ever
   querying the same chunk twice.
 - SQLite: one writer at a time, so the chunk is read, queried outside any
-  transaction and then committed in a short write transaction; the guard
+  transaction and then committed in a short write transaction. The guard
   above protects billing if a second process runs anyway.
 """
 

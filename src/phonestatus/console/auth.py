@@ -1,10 +1,9 @@
 """Console sessions: sign in with a console user, then send a signed token.
 
-A session token is ``<payload>.<signature>``: the payload is base64url JSON
-(user id, account id, operator flag, expiry in Unix seconds) and the
-signature is HMAC-SHA256 under a key derived from the service secret key
-with HKDF, so tokens survive restarts and every process of one deployment
-accepts them. The token is sent as ``Authorization: Bearer <token>`` or in
+A session token is ``<payload>.<signature>``. The payload is base64url JSON
+(user id, account id, operator flag, expiry in Unix seconds). The signature
+is HMAC-SHA256 under a key derived from the service secret key with HKDF, so
+tokens survive restarts and every process of one deployment accepts them. The token is sent as ``Authorization: Bearer <token>`` or in
 the ``phonestatus_session`` cookie.
 
 Cross-site request forgery: a browser attaches the cookie to any site's
