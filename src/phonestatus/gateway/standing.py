@@ -1,4 +1,4 @@
-"""What the guards read per request, cached for a short time per process.
+"""Guard reads per request (AccessKey, account standing, AuthCode), cached briefly per process.
 
 Every request needs its AccessKey (with the decrypted secret), the account's
 standing (feature enabled, billing block, rate limit override) and its AuthCode
