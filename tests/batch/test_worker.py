@@ -143,6 +143,45 @@ class TestRunUntilIdle:
         assert (await billing_counts(session_factory, job_id))[0] == 10
 
 
+class AlternatingLimiter:
+    """A fake account limiter that refuses every other hit and records the limits asked for."""
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.limits: set[tuple[str, str]] = set()
+
+    async def hit(self, account_id: str, limit: str) -> bool:
+        self.hits += 1
+        self.limits.add((account_id, limit))
+        return self.hits % 2 == 0
+
+
+class TestAccountRateLimit:
+    async def test_queries_wait_for_account_limit(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        account_id: str,
+        make_worker: Callable[..., BatchWorker],
+        tmp_path: Path,
+    ) -> None:
+        job_id = await submit(
+            session_factory, account_id, write_numbers(tmp_path / "a.csv", sample_numbers(9))
+        )
+        async with session_factory() as session, session.begin():
+            await session.execute(
+                update(Account).where(Account.id == account_id).values(rate_limit="7/second")
+            )
+        limiter = AlternatingLimiter()
+
+        await make_worker(rate_limiter=limiter, concurrency=1).run_until_idle(job_id)
+
+        async with session_factory() as session:
+            job = await get_job(session, job_id)
+        assert job.state == JobState.COMPLETED
+        assert limiter.hits == 18
+        assert limiter.limits == {(account_id, "7/second")}
+
+
 class TestPurgedAccount:
     async def test_purged_account_fails_job(
         self,
