@@ -22,25 +22,27 @@ _EXTRA_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
+# Flat lookups: result files call these once per row.
+_LABELS: dict[str, tuple[str, str]] = {
+    **{status.value: (status.label_zh, status.label_en) for status in PhoneStatus},
+    **_EXTRA_LABELS,
+}
+_CARRIER_LABELS_ZH: dict[str, str] = {carrier.value: carrier.label_zh for carrier in Carrier}
+
+
 def status_label_zh(value: str) -> str:
     """Return the Chinese label of a status, refusal code or row outcome value."""
-    if value in PhoneStatus.__members__:
-        return PhoneStatus(value).label_zh
-    return _EXTRA_LABELS.get(value, (value, value))[0]
+    return _LABELS.get(value, (value, value))[0]
 
 
 def status_label_en(value: str) -> str:
-    if value in PhoneStatus.__members__:
-        return PhoneStatus(value).label_en
-    return _EXTRA_LABELS.get(value, (value, value))[1]
+    return _LABELS.get(value, (value, value))[1]
 
 
 def carrier_label_zh(value: str | None) -> str:
     if value is None:
         return ""
-    if value in Carrier.__members__:
-        return Carrier(value).label_zh
-    return value
+    return _CARRIER_LABELS_ZH.get(value, value)
 
 
 @dataclass(frozen=True, slots=True)
