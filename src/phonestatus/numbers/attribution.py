@@ -137,28 +137,18 @@ def geocoder_names(geocode_data: Mapping[str, Mapping[str, str]]) -> list[tuple[
 
 
 _index: AttributionIndex | None = None
-# The index flattened to one Attribution reference per block (8 MB), so that
-# attribute() does one indexing operation instead of two.
-_by_block: list[Attribution] | None = None
 
 
 def load_index() -> AttributionIndex:
     """Return the attribution index, building it from phonenumbers' data on first call."""
-    global _index, _by_block
+    global _index
     if _index is None:
         # Imported here because the data module is large (about 0.6 s to
         # import) and only attribution needs it.
         from phonenumbers.geodata import GEOCODE_DATA
 
-        index = build_index(geocoder_names(GEOCODE_DATA))
-        _by_block = [index.attributions[position] for position in index.blocks]
-        _index = index
+        _index = build_index(geocoder_names(GEOCODE_DATA))
     return _index
-
-
-def _load_by_block() -> list[Attribution]:
-    load_index()
-    return _by_block or []
 
 
 def attribute(digits: str) -> Attribution:
@@ -167,9 +157,9 @@ def attribute(digits: str) -> Attribution:
     Never raises: anything that is not 11 ASCII digits starting with 1, and
     any block missing from the data, yields ``Attribution(None, None)``.
     """
-    by_block = _by_block or _load_by_block()
+    index = _index or load_index()
 
     # The same checks as AttributionIndex.lookup, inlined: this runs once per queried number.
     if len(digits) == _NUMBER_DIGITS and digits.isdigit() and digits.isascii() and digits[0] == "1":
-        return by_block[int(digits[1:BLOCK_DIGITS])]
+        return index.attributions[index.blocks[int(digits[1:BLOCK_DIGITS])]]
     return UNKNOWN
