@@ -58,9 +58,9 @@ async def record_queries(
 ) -> list[QueryRecord | None]:
     """Record and charge many queries in the caller's transaction; never commits.
 
-    Returns, in the order of ``usages``, each query's record, or None for a
-    request id that was recorded before (or appears twice in ``usages``); such
-    a usage is not charged again. The records are not added to the session.
+    Returns, in the order of ``usages``, each query's record. A request id that
+    was recorded before, or appears twice in ``usages``, gets None and is not
+    charged again. The records are not added to the session.
     """
     for usage in usages:
         if usage.occurred_at.tzinfo is None:
