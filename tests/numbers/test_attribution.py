@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from phonenumbers.geodata import GEOCODE_DATA
 
 from phonestatus.numbers import Attribution, attribute
@@ -125,3 +127,20 @@ class TestSplitRegion:
         assert {a.province for a in attributions} <= MAINLAND_PROVINCES
         assert all(a.city for a in attributions)
         assert all(a.province == a.city for a in attributions if a.province in MUNICIPALITIES)
+
+
+class TestAttributeProperties:
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(max_size=20))
+    def test_attribute_any_text_returns(self, text: str) -> None:
+        result = attribute(text)
+
+        assert isinstance(result, Attribution)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet="0123456789", min_size=11, max_size=11))
+    def test_attribute_any_eleven_digits_known_province_or_none(self, digits: str) -> None:
+        result = attribute(digits)
+
+        assert result.province is None or result.province in MAINLAND_PROVINCES
+        assert (result.province is None) == (result.city is None)

@@ -240,3 +240,9 @@ def phonenumbers_carriers() -> dict[str, Carrier]:
                 result[prefix4] = carriers_by_name[names["en"]]
                 break
     return result
+
+
+class TestLookupSegmentInput:
+    @pytest.mark.parametrize("digits", ["", "1", "138", "+8613800138000", "１３８００１３８０００"])
+    def test_lookup_segment_not_canonical_none(self, digits: str) -> None:
+        assert lookup_segment(digits) is None
