@@ -7,16 +7,15 @@ Run: .venv/bin/python bench/billing_bench.py gateway [--seconds 10] [--database-
 ``gateway`` starts the real application under uvicorn twice on the same
 database, one after the other, and drives both with the load generator of
 ``bench/gateway_bench.py`` (signed PhoneNumberStatusForReal calls over
-keep-alive connections), in three modes:
+keep-alive connections), in two modes:
 
-- ``on``: the application as shipped;
-- ``grouped``: the gateway's recorder meters each committed group with one
-  ``record_queries`` call instead of one ``record_query`` per query;
-- ``off``: ``record_query`` is replaced by a function that does nothing, so a
+- ``on``: the application as shipped (the gateway's recorder meters each
+  committed group with one ``record_queries`` call);
+- ``off``: ``record_queries`` is replaced by a function that does nothing, so a
   call writes no query record and no charge. Everything else, including the
   commit that updates the AccessKey's last use, stays.
 
-It prints calls/s per mode and the ratio of ``on`` and ``grouped`` to ``off``.
+It prints calls/s per mode and the ratio of ``on`` to ``off``.
 
 ``record`` measures ``record_query`` alone:
 
@@ -178,38 +177,16 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def metering_off_app() -> Any:
-    """Build the application with ``record_query`` replaced by a no-op (uvicorn ``--factory``)."""
+    """Build the application with metering replaced by a no-op (uvicorn ``--factory``)."""
     from phonestatus.app import create_app
-    from phonestatus.gateway import pipeline, recorder
-    from phonestatus.settings import Settings
-
-    async def record_nothing(session: Any, usage: QueryUsage, *, prices: PriceList) -> None:
-        return None
-
-    # The gateway imports record_query by name, so it is replaced where it is used.
-    for module in (pipeline, recorder):
-        if hasattr(module, "record_query"):
-            module.record_query = record_nothing
-    return create_app(Settings())
-
-
-def metering_grouped_app() -> Any:
-    """Build the application with the gateway's recorder metering each group via ``record_queries``."""
-    from phonestatus.app import create_app
-    from phonestatus.billing.batching import record_queries
     from phonestatus.gateway import recorder
     from phonestatus.settings import Settings
-    from phonestatus.storage.db import begin_immediate
 
-    async def commit_group(self: Any, batch: list[Any]) -> None:
-        async with self._session_factory() as session:
-            await begin_immediate(session)
-            await record_queries(session, [pending.usage for pending in batch], prices=self._prices)
-            for access_key_id in {pending.access_key_id for pending in batch}:
-                await recorder.touch_access_key(session, access_key_id, clock=self._clock)
-            await session.commit()
+    async def record_nothing(session: Any, usages: Any, *, prices: PriceList) -> list[None]:
+        return [None for _ in usages]
 
-    recorder.QueryRecorder._commit = commit_group  # type: ignore[method-assign]
+    # The recorder imports record_queries by name, so it is replaced where it is used.
+    recorder.record_queries = record_nothing  # type: ignore[assignment]
     return create_app(Settings())
 
 
@@ -273,12 +250,11 @@ def gateway_main(args: argparse.Namespace) -> None:
         if args.database_url:
             env["PHONESTATUS_DATABASE_URL"] = args.database_url
         demo = None
-        rates: dict[str, list[float]] = {"on": [], "grouped": [], "off": []}
-        errors = {"on": 0.0, "grouped": 0.0, "off": 0.0}
+        rates: dict[str, list[float]] = {"on": [], "off": []}
+        errors = {"on": 0.0, "off": 0.0}
         # Rounds alternate the order, so no mode always runs on a warmer database.
         order = [
             ("metering_on_app", "on"),
-            ("metering_grouped_app", "grouped"),
             ("metering_off_app", "off"),
         ]
         for round_index in range(args.rounds):
@@ -306,16 +282,15 @@ def gateway_main(args: argparse.Namespace) -> None:
 
     off = statistics.median(rates["off"])
     database = "postgresql" if args.database_url else "sqlite"
-    for label in ("on", "grouped", "off"):
+    for label in ("on", "off"):
         runs = ", ".join(f"{rate:.1f}" for rate in rates[label])
         median = statistics.median(rates[label])
         print(
             f"{database}: metering {label:3s} median {median:8.1f} calls/s "
             f"(runs {runs}; errors {errors[label]:.0f})"
         )
-    for label in ("on", "grouped"):
-        ratio = statistics.median(rates[label]) / max(off, 1e-9)
-        print(f"{database}: ratio {label}/off {ratio:.3f} (goal >= 0.8)")
+    ratio = statistics.median(rates["on"]) / max(off, 1e-9)
+    print(f"{database}: ratio on/off {ratio:.3f} (goal >= 0.8)")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,11 @@ writes both) has committed. So billing still fails closed: a request whose
 record did not commit gets an error, never a free answer.
 
 A single writer task drains whatever is queued, up to ``max_batch`` usages, into
-one transaction. Under light load a batch holds one usage and behaves like a
-plain commit; under load the commit cost is shared, which matters most on
-SQLite, where all writers queue for one lock. When a batch fails, its usages are
+one transaction and meters it with one ``record_queries`` call, which writes
+the group's query records, package claims and usage events in a few
+statements. Under light load a batch holds one usage and behaves like a plain
+commit; under load the commit and statement costs are shared, which matters
+most on SQLite, where all writers queue for one lock. When a batch fails, its usages are
 retried one transaction each, so one bad usage cannot fail its neighbours.
 """
 
@@ -22,7 +24,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from phonestatus.accounts.service import touch_access_key
-from phonestatus.billing import PriceList, QueryUsage, record_query
+from phonestatus.billing import PriceList, QueryUsage
+from phonestatus.billing.batching import record_queries
+from phonestatus.billing.errors import QueryAlreadyRecorded
 from phonestatus.clock import Clock
 from phonestatus.storage.db import begin_immediate
 
@@ -76,33 +80,45 @@ class QueryRecorder:
                 batch.append(self._queue.get_nowait())
 
             try:
-                await self._commit(batch)
+                recorded = await self._commit(batch)
             except Exception as exc:
                 logger.warning("query_record_batch_failed", size=len(batch), error=repr(exc))
                 for pending in batch:
                     await self._commit_alone(pending)
             else:
-                for pending in batch:
-                    if not pending.done.done():
-                        pending.done.set_result(None)
+                for pending, was_recorded in zip(batch, recorded, strict=True):
+                    _settle(pending, was_recorded)
 
     async def _commit_alone(self, pending: _Pending) -> None:
         try:
-            await self._commit([pending])
+            [was_recorded] = await self._commit([pending])
         except Exception as exc:
             if not pending.done.done():
                 pending.done.set_exception(exc)
         else:
-            if not pending.done.done():
-                pending.done.set_result(None)
+            _settle(pending, was_recorded)
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _commit(self, batch: list[_Pending]) -> list[bool]:
+        """Commit the batch; return, per usage, whether it was new (False: already recorded)."""
         async with self._session_factory() as session:
             # BEGIN IMMEDIATE on SQLite: take the write lock before the first read, so a
             # second process waits for it instead of failing with "database is locked".
             await begin_immediate(session)
-            for pending in batch:
-                await record_query(session, pending.usage, prices=self._prices)
+            records = await record_queries(
+                session, [pending.usage for pending in batch], prices=self._prices
+            )
             for access_key_id in {pending.access_key_id for pending in batch}:
                 await touch_access_key(session, access_key_id, clock=self._clock)
             await session.commit()
+        return [record is not None for record in records]
+
+
+def _settle(pending: _Pending, was_recorded: bool) -> None:
+    # A request id recorded before (or twice in one batch) is charged once; the
+    # later caller learns it, as it would from record_query.
+    if pending.done.done():
+        return
+    if was_recorded:
+        pending.done.set_result(None)
+    else:
+        pending.done.set_exception(QueryAlreadyRecorded(pending.usage.request_id))
