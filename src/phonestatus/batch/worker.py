@@ -1,7 +1,7 @@
 """The batch worker: claim a chunk, query its numbers, commit results and billing together.
 
 Exactly-once billing rests on one transaction per chunk: the chunk's results,
-its state change from pending to done, one ``record_query`` per number and
+its state change from pending to done, one ``record_queries`` call for its numbers and
 the job's counters commit together or not at all. The state change is a
 guarded ``UPDATE ... WHERE state = 'pending'``, so a chunk that another
 worker finished first is rolled back without billing. A worker killed at any
@@ -24,6 +24,7 @@ import contextlib
 import os
 import socket
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,9 +51,8 @@ from phonestatus.billing import (
     PriceList,
     QueryUsage,
     account_block_reason,
-    record_query,
 )
-from phonestatus.billing.errors import QueryAlreadyRecorded
+from phonestatus.billing.batching import record_queries
 from phonestatus.clock import Clock
 from phonestatus.detection import ProbeSubject, QueryEngine, QueryResult, Scene
 from phonestatus.logs import mask_number
@@ -296,10 +296,11 @@ class BatchWorker:
             log.info("batch_chunk_already_done", job_id=claimed.job_id, chunk_no=claimed.chunk_no)
             return False
 
+        await self._bill(session, claimed, results, now)
+
         counts: Counter[str] = Counter()
         billable = 0
-        for item, result in zip(claimed.numbers, results, strict=True):
-            await self._bill(session, claimed, item, result, now)
+        for result in results:
             billable += int(result.billable)
             counts[f"status:{_number_result(result).outcome}"] += 1
             if result.carrier is not None:
@@ -323,29 +324,33 @@ class BatchWorker:
         self,
         session: AsyncSession,
         claimed: ClaimedChunk,
-        item: ChunkNumber,
-        result: QueryResult,
+        results: Sequence[QueryResult],
         now: datetime,
     ) -> None:
-        usage = QueryUsage(
-            account_id=claimed.account_id,
-            action=claimed.action,
-            request_id=f"{claimed.job_id}:{item.row_number}",
-            code=result.code.value,
-            status=result.scene_status,
-            billable=result.billable,
-            masked_number=mask_number(item.number),
-            carrier=result.carrier.value if result.carrier is not None else None,
-            connector=result.connector,
-            latency_ms=result.latency_ms,
-            source="batch",
-            occurred_at=now,
-        )
-        try:
-            await record_query(session, usage, prices=self._prices)
-        except QueryAlreadyRecorded:
-            # Unreachable while the chunk guard holds; never charge a row twice.
-            log.error("batch_row_already_recorded", request_id=usage.request_id)
+        # One record_queries call meters the whole chunk in a few statements.
+        usages = [
+            QueryUsage(
+                account_id=claimed.account_id,
+                action=claimed.action,
+                request_id=f"{claimed.job_id}:{item.row_number}",
+                code=result.code.value,
+                status=result.scene_status,
+                billable=result.billable,
+                masked_number=mask_number(item.number),
+                carrier=result.carrier.value if result.carrier is not None else None,
+                connector=result.connector,
+                latency_ms=result.latency_ms,
+                source="batch",
+                occurred_at=now,
+            )
+            for item, result in zip(claimed.numbers, results, strict=True)
+        ]
+        records = await record_queries(session, usages, prices=self._prices)
+        for usage, record in zip(usages, records, strict=True):
+            if record is None:
+                # Unreachable while the chunk guard holds; record_queries never
+                # charges a request id twice.
+                log.error("batch_row_already_recorded", request_id=usage.request_id)
 
     async def _add_counts(self, session: AsyncSession, job_id: str, counts: Counter[str]) -> None:
         if not counts:
