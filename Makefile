@@ -12,8 +12,9 @@ $(BIN)/activate:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # The stamps re-run pip whenever pyproject.toml changes.
+# The service plus the Python SDK, so the first call in the README runs as is.
 $(VENV)/.installed: pyproject.toml $(BIN)/activate
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[aliyun]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(BIN)/activate
@@ -25,7 +26,7 @@ node_modules/.installed: package.json
 	else echo "npm not found: Node.js SDK tests will be skipped"; fi
 
 run: $(VENV)/.installed
-	$(BIN)/phonestatus quickstart
+	$(BIN)/phonestatus quickstart --host $(HOST) --port $(PORT)
 	$(BIN)/phonestatus serve --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed-test

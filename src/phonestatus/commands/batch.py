@@ -292,8 +292,11 @@ def list_jobs(
         print_json({"Jobs": [service.job_as_dict(job) for job in jobs]})
         return
     table = Table()
-    for title in ("job", "account", "state", "rows", "queried", "file", "created"):
-        table.add_column(title)
+    # Ids are copied into other commands, so they are never cut; the file name may wrap.
+    for title in ("job", "account"):
+        table.add_column(title, no_wrap=True, min_width=len("job_") + 16)
+    for title in ("state", "rows", "queried", "file", "created"):
+        table.add_column(title, overflow="fold")
     for job in jobs:
         table.add_row(
             job.id,
