@@ -26,11 +26,16 @@ def _run(connection: Connection) -> None:
     # lock that its transaction releases.
     if connection.dialect.name == "sqlite":
         connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+    # Alembic treats SQLite DDL as non-transactional and would run each revision
+    # in its own transaction, reading the version table before taking the lock.
+    # SQLite does support transactional DDL, so the whole run is one
+    # transaction and a second process waits, then sees the new version.
     context.configure(
         connection=connection,
         target_metadata=target_metadata(),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        transactional_ddl=True,
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
