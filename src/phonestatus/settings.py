@@ -36,7 +36,7 @@ class Settings(BaseSettings):
 
     environment: Environment = Field(
         default=Environment.DEVELOPMENT,
-        description="development or production; production refuses placeholder secrets",
+        description="development or production; production rejects placeholder secrets",
     )
     data_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir("phonestatus")),
