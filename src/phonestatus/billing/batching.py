@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, bindparam, exists, insert, select, text, update
+from sqlalchemy import BigInteger, Table, bindparam, exists, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,7 +98,9 @@ async def record_queries(
                 }
             )
     for start in range(0, len(events), INSERT_CHUNK_ROWS):
-        await session.execute(insert(UsageEvent), events[start : start + INSERT_CHUNK_ROWS])
+        await session.execute(
+            insert(cast(Table, UsageEvent.__table__)), events[start : start + INSERT_CHUNK_ROWS]
+        )
     return results
 
 
@@ -124,15 +126,19 @@ async def _insert_records(session: AsyncSession, usages: Sequence[QueryUsage]) -
     dialect = session.get_bind().dialect.name
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     rows = [_record_values(usage) for usage in usages]
+    # A Core statement run with a list of rows compiles once and is cached;
+    # SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues"). Building
+    # .values(rows) instead compiled a new statement for every group.
+    table = cast(Table, QueryRecord.__table__)
+    statement = (
+        dialect_insert(table)
+        .on_conflict_do_nothing(index_elements=["request_id"])
+        .returning(table.c.id, table.c.request_id)
+    )
     inserted: dict[str, int] = {}
     for start in range(0, len(rows), INSERT_CHUNK_ROWS):
-        statement = (
-            dialect_insert(QueryRecord)
-            .values(rows[start : start + INSERT_CHUNK_ROWS])
-            .on_conflict_do_nothing(index_elements=["request_id"])
-            .returning(QueryRecord.id, QueryRecord.request_id)
-        )
-        for record_id, request_id in (await session.execute(statement)).all():
+        result = await session.execute(statement, rows[start : start + INSERT_CHUNK_ROWS])
+        for record_id, request_id in result.all():
             inserted[request_id] = int(record_id)
     return inserted
 
