@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from phonestatus.settings import Settings
@@ -68,6 +69,13 @@ class PostgresDatabases:
     def drop_all(self) -> None:
         for name in self.created:
             _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def reset_structlog() -> Iterator[None]:
+    """Undo logging configuration a test made (CLI commands configure structlog globally)."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,8 @@ def configure_logging(level: int = logging.INFO, *, json: bool = False) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached, so structlog.testing.capture_logs sees loggers that were already used.
+        cache_logger_on_first_use=False,
     )
 
 
