@@ -14,8 +14,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import typer
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from phonestatus.accounts import service
@@ -28,10 +26,8 @@ from phonestatus.accounts.crypto import SecretCipher
 from phonestatus.accounts.errors import AccessKeyNotFound, AccountsError
 from phonestatus.accounts.models import AccessKey, Account, AuthCode
 from phonestatus.clock import Clock
-from phonestatus.commands.common import fail, print_json, run_async
+from phonestatus.commands.common import fail, print_json, run_in_session
 from phonestatus.runtime import Runtime
-from phonestatus.settings import Settings
-from phonestatus.storage import begin_immediate
 
 T = TypeVar("T")
 
@@ -69,46 +65,8 @@ def _default_actor() -> str:
 
 
 def _run(work: Callable[[Runtime, AsyncSession], Awaitable[T]], *, immediate: bool = False) -> T:
-    """Run ``work`` in one committed session; map service errors to a clean exit.
-
-    ``immediate`` takes the SQLite write lock up front, for commands that read
-    and then write.
-    """
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        fail(f"invalid PHONESTATUS_* setting: {exc}")
-    try:
-        runtime = Runtime.build(settings)
-    except ValueError as exc:
-        fail(str(exc))
-    except (DBAPIError, OSError) as exc:
-        fail(f"cannot open the database at {_display_url(settings)}: {exc}")
-
-    async def main() -> T:
-        try:
-            async with runtime.session_factory() as session:
-                if immediate:
-                    await begin_immediate(session)
-                result = await work(runtime, session)
-                await session.commit()
-                return result
-        finally:
-            await runtime.close()
-
-    try:
-        return run_async(main)
-    except AccountsError as exc:
-        fail(str(exc))
-    except ValueError as exc:
-        fail(str(exc))
-    except DBAPIError as exc:
-        # Such as a unique id taken by a concurrent command; the transaction was rolled back.
-        fail(f"the database rejected the change, nothing was saved: {exc.orig}")
-
-
-def _display_url(settings: Settings) -> str:
-    return make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
+    """Run ``work`` in one committed session; map service errors to a clean exit."""
+    return run_in_session(work, immediate=immediate, handled=(AccountsError, ValueError))
 
 
 def _cipher(runtime: Runtime) -> SecretCipher:

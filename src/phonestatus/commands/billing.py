@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 import typer
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from phonestatus.billing.errors import BillingError
@@ -37,10 +36,8 @@ from phonestatus.billing.payments import OfflinePaymentProvider
 from phonestatus.billing.refunds import refund_package
 from phonestatus.billing.settlement import settle_due_cycles, settlement_options
 from phonestatus.billing.stats import monthly_estimate
-from phonestatus.commands.common import fail, print_json, run_async
+from phonestatus.commands.common import build_runtime, fail, print_json, run_async, run_in_session
 from phonestatus.runtime import Runtime
-from phonestatus.settings import Settings
-from phonestatus.storage import begin_immediate
 
 T = TypeVar("T")
 
@@ -64,35 +61,9 @@ def register(app: typer.Typer) -> None:
 # Plumbing -------------------------------------------------------------------
 
 
-def _build_runtime() -> Runtime:
-    settings = Settings()
-    try:
-        return Runtime.build(settings)
-    except ValueError as exc:
-        fail(str(exc))
-    except (DBAPIError, OSError) as exc:
-        fail(f"cannot open the database: {exc}")
-
-
 def _run(work: Callable[[Runtime, AsyncSession], Awaitable[T]], *, write: bool = True) -> T:
     """Run ``work`` in one session and commit; writes hold the SQLite write lock from the start."""
-    runtime = _build_runtime()
-
-    async def main() -> T:
-        try:
-            async with runtime.session_factory() as session:
-                if write:
-                    await begin_immediate(session)
-                result = await work(runtime, session)
-                await session.commit()
-                return result
-        finally:
-            await runtime.close()
-
-    try:
-        return run_async(main)
-    except (BillingError, ValueError) as exc:
-        fail(str(exc))
+    return run_in_session(work, immediate=write, handled=(BillingError, ValueError))
 
 
 def _amount(text: str) -> int:
@@ -379,7 +350,7 @@ def bill_run(
 ) -> None:
     """Settle finished billing cycles now, purge expired arrears and send notifications."""
     until_time = _parse_time(until) if until is not None else None
-    runtime = _build_runtime()
+    runtime = build_runtime()
 
     async def main() -> dict[str, Any]:
         try:

@@ -10,8 +10,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NoReturn, TypeVar
 
 import typer
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from phonestatus import __version__
+from phonestatus.runtime import Runtime
+from phonestatus.settings import Settings
+from phonestatus.storage import begin_immediate
 
 T = TypeVar("T")
 
@@ -58,3 +64,55 @@ def print_json(payload: dict[str, Any]) -> None:
 def run_async(factory: Callable[[], Coroutine[Any, Any, T]] | Awaitable[T]) -> T:
     coroutine = factory() if callable(factory) else factory
     return asyncio.run(coroutine)  # type: ignore[arg-type]
+
+
+def display_database_url(settings: Settings) -> str:
+    """Return the database URL with any password hidden, for error messages."""
+    return make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
+
+
+def build_runtime() -> Runtime:
+    """Read settings and open the database, or exit with a plain error."""
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        fail(f"invalid PHONESTATUS_* setting: {exc}")
+    try:
+        return Runtime.build(settings)
+    except ValueError as exc:
+        fail(str(exc))
+    except (DBAPIError, OSError) as exc:
+        fail(f"cannot open the database at {display_database_url(settings)}: {exc}")
+
+
+def run_in_session(
+    work: Callable[[Runtime, AsyncSession], Awaitable[T]],
+    *,
+    immediate: bool,
+    handled: tuple[type[Exception], ...],
+) -> T:
+    """Run ``work`` in one committed session; exit cleanly on a ``handled`` error.
+
+    ``immediate`` takes the SQLite write lock up front, for commands that read
+    and then write.
+    """
+    runtime = build_runtime()
+
+    async def main() -> T:
+        try:
+            async with runtime.session_factory() as session:
+                if immediate:
+                    await begin_immediate(session)
+                result = await work(runtime, session)
+                await session.commit()
+                return result
+        finally:
+            await runtime.close()
+
+    try:
+        return run_async(main)
+    except handled as exc:
+        fail(str(exc))
+    except DBAPIError as exc:
+        # Such as a unique id taken by a concurrent command; the transaction was rolled back.
+        fail(f"the database rejected the change, nothing was saved: {exc.orig}")
