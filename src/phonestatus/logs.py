@@ -24,7 +24,7 @@ def configure_logging(level: int = logging.INFO, *, json: bool = False) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        # Not cached, so structlog.testing.capture_logs sees loggers that were already used.
+        # Not cached, so structlog.testing.capture_logs also captures loggers used before it.
         cache_logger_on_first_use=False,
     )
 
