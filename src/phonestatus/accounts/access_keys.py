@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from phonestatus.accounts.crypto import DecryptionError, SecretCipher
 from phonestatus.accounts.errors import (
@@ -159,8 +160,13 @@ async def resolve_access_key(
 
 async def touch_access_key(session: AsyncSession, access_key_id: str, *, clock: Clock) -> None:
     """Record use of the key; writes at most once per ``TOUCH_INTERVAL``."""
+    await session.run_sync(touch_access_key_sync, access_key_id, clock=clock)
+
+
+def touch_access_key_sync(session: Session, access_key_id: str, *, clock: Clock) -> None:
+    """``touch_access_key`` for a synchronous session."""
     now = clock.now()
-    await session.execute(
+    session.execute(
         sa.update(AccessKey)
         .where(
             AccessKey.id == access_key_id,

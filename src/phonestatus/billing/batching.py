@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import BigInteger, Table, bindparam, exists, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from phonestatus.billing.metering import PACKAGE_CLAIM_ATTEMPTS, QueryUsage
 from phonestatus.billing.models import Package, QueryRecord, UsageEvent
@@ -62,11 +63,18 @@ async def record_queries(
     was recorded before, or appears twice in ``usages``, gets None and is not
     charged again. The records are not added to the session.
     """
+    return await session.run_sync(record_queries_sync, usages, prices=prices)
+
+
+def record_queries_sync(
+    session: Session, usages: Sequence[QueryUsage], *, prices: PriceList
+) -> list[QueryRecord | None]:
+    """``record_queries`` for a synchronous session, such as one in a writer thread."""
     for usage in usages:
         if usage.occurred_at.tzinfo is None:
             raise ValueError(f"occurred_at must be aware UTC, got naive {usage.occurred_at!r}")
 
-    record_ids = await _insert_records(session, usages)
+    record_ids = _insert_records(session, usages)
     results: list[QueryRecord | None] = []
     seen: set[str] = set()
     billable: dict[str, list[tuple[int, QueryUsage]]] = {}
@@ -83,7 +91,7 @@ async def record_queries(
     events: list[dict[str, Any]] = []
     for account_id, charged in billable.items():
         moments = [usage.occurred_at for _, usage in charged]
-        claims = await _claim_units(session, account_id, len(charged), min(moments), max(moments))
+        claims = _claim_units(session, account_id, len(charged), min(moments), max(moments))
         package_ids = [package_id for package_id, units in claims for _ in range(units)]
         for index, (record_id, usage) in enumerate(charged):
             package_id = package_ids[index] if index < len(package_ids) else None
@@ -98,7 +106,7 @@ async def record_queries(
                 }
             )
     for start in range(0, len(events), INSERT_CHUNK_ROWS):
-        await session.execute(
+        session.execute(
             insert(cast(Table, UsageEvent.__table__)), events[start : start + INSERT_CHUNK_ROWS]
         )
     return results
@@ -121,7 +129,7 @@ def _record_values(usage: QueryUsage) -> dict[str, Any]:
     }
 
 
-async def _insert_records(session: AsyncSession, usages: Sequence[QueryUsage]) -> dict[str, int]:
+def _insert_records(session: Session, usages: Sequence[QueryUsage]) -> dict[str, int]:
     """Insert the records, skipping known request ids; return request id -> new record id."""
     dialect = session.get_bind().dialect.name
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -137,14 +145,14 @@ async def _insert_records(session: AsyncSession, usages: Sequence[QueryUsage]) -
     )
     inserted: dict[str, int] = {}
     for start in range(0, len(rows), INSERT_CHUNK_ROWS):
-        result = await session.execute(statement, rows[start : start + INSERT_CHUNK_ROWS])
+        result = session.execute(statement, rows[start : start + INSERT_CHUNK_ROWS])
         for record_id, request_id in result.all():
             inserted[request_id] = int(record_id)
     return inserted
 
 
-async def _claim_units(
-    session: AsyncSession, account_id: str, wanted: int, first_at: datetime, last_at: datetime
+def _claim_units(
+    session: Session, account_id: str, wanted: int, first_at: datetime, last_at: datetime
 ) -> list[tuple[str, int]]:
     """Take up to ``wanted`` units from usable packages, first-expiring first.
 
@@ -158,7 +166,7 @@ async def _claim_units(
         row: tuple[Any, ...] | None
         if is_postgresql:
             result = (
-                await session.execute(
+                session.execute(
                     _CLAIM_POSTGRESQL,
                     {
                         "account_id": account_id,
@@ -170,15 +178,13 @@ async def _claim_units(
             ).one_or_none()
             row = tuple(result) if result is not None else None
         else:
-            row = await _claim_sqlite(session, account_id, wanted, first_at, last_at)
+            row = _claim_sqlite(session, account_id, wanted, first_at, last_at)
         if row is None:
             # On PostgreSQL a package locked and emptied by another transaction
             # while this one waited yields no row; look again if any is left.
             if not is_postgresql or lost_races >= PACKAGE_CLAIM_ATTEMPTS:
                 break
-            if not await session.scalar(
-                select(exists().where(*_usable(account_id, first_at, last_at)))
-            ):
+            if not session.scalar(select(exists().where(*_usable(account_id, first_at, last_at)))):
                 break
             lost_races += 1
             continue
@@ -198,13 +204,13 @@ def _usable(account_id: str, first_at: datetime, last_at: datetime) -> tuple[Any
     )
 
 
-async def _claim_sqlite(
-    session: AsyncSession, account_id: str, wanted: int, first_at: datetime, last_at: datetime
+def _claim_sqlite(
+    session: Session, account_id: str, wanted: int, first_at: datetime, last_at: datetime
 ) -> tuple[str, int] | None:
     # SQLite runs one writer at a time, and the caller's transaction already
     # wrote the records, so nothing changes between this SELECT and the UPDATE.
     candidate = (
-        await session.execute(
+        session.execute(
             select(Package.id, Package.remaining)
             .where(*_usable(account_id, first_at, last_at))
             .order_by(Package.expires_at, Package.id)
@@ -214,7 +220,7 @@ async def _claim_sqlite(
     if candidate is None:
         return None
     units = min(int(candidate.remaining), wanted)
-    claimed = await session.scalar(
+    claimed = session.scalar(
         update(Package)
         .where(Package.id == candidate.id, Package.remaining >= units)
         .values(remaining=Package.remaining - units)

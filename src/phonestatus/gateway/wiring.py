@@ -17,6 +17,7 @@ from phonestatus.numbers import attribute, lookup_segment
 from phonestatus.ratelimit import AccountRateLimiter, RateLimitStorage
 from phonestatus.runtime import Runtime
 from phonestatus.settings import Settings
+from phonestatus.storage.db import create_sync_engine
 
 WARM_UP_NUMBER = "13800138000"
 
@@ -57,7 +58,10 @@ class GatewayServices:
         cipher = SecretCipher(runtime.secret_key)
         prices = PriceList.from_settings(settings)
         recorder = QueryRecorder(
-            session_factory=runtime.session_factory, prices=prices, clock=runtime.clock
+            session_factory=runtime.session_factory,
+            prices=prices,
+            clock=runtime.clock,
+            sync_engine=create_sync_engine(settings.sqlalchemy_url),
         )
         services = cls(
             settings=settings,

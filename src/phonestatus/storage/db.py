@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy import create_engine as _create_engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -110,6 +111,20 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return _create_async_engine(url, **kwargs)
+
+
+def create_sync_engine(url: str) -> Engine | None:
+    """Return a blocking engine on the same SQLite file, or None for other databases.
+
+    A writer thread uses it to run a whole transaction without returning to the
+    event loop between statements (aiosqlite hands every statement to the loop).
+    """
+    if not url.startswith("sqlite+aiosqlite:"):
+        return None
+    engine = _create_engine("sqlite:" + url.removeprefix("sqlite+aiosqlite:"))
+    event.listen(engine, "connect", _configure_sqlite)
+    event.listen(engine, "begin", _begin_sqlite)
+    return engine
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
