@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import Receive, Scope, Send
 
 from phonestatus import __version__
 from phonestatus.batch.wiring import start_batch_worker
@@ -15,10 +16,28 @@ from phonestatus.billing.settlement import start_settlement
 from phonestatus.console import auth as console_auth
 from phonestatus.console import batch_api
 from phonestatus.gateway.pipeline import GatewayPipeline
-from phonestatus.gateway.routes import router as gateway_router
 from phonestatus.gateway.wiring import GatewayServices
 from phonestatus.runtime import Runtime
 from phonestatus.settings import Settings
+
+
+class PhonestatusApp(FastAPI):
+    """The FastAPI app with the RPC gateway in front of routing.
+
+    Every Dytnsapi action is served at ``/`` (any method, so other methods get
+    the contract's ``UnsupportedHTTPMethod`` envelope). The gateway answers
+    those requests itself: it builds every envelope, errors included, so
+    FastAPI's routing, dependency and exception layers would only add cost to
+    the hottest path of the service.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/":
+            gateway: GatewayPipeline | None = getattr(self.state, "gateway", None)
+            if gateway is not None:
+                await gateway(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
@@ -45,8 +64,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             if owned:
                 await app.state.runtime.close()
 
-    app = FastAPI(title="phonestatus", version=__version__, lifespan=lifespan, docs_url=None)
-    app.include_router(gateway_router)
+    app = PhonestatusApp(title="phonestatus", version=__version__, lifespan=lifespan, docs_url=None)
     app.include_router(console_auth.router)
     app.include_router(batch_api.router)
 

@@ -1,6 +1,9 @@
 """ASGI entry point for uvicorn workers: settings come from the environment."""
 
 from phonestatus.app import create_app
-from phonestatus.settings import Settings
+from phonestatus.logs import configure_logging
+from phonestatus.settings import LogFormat, Settings
 
-application = create_app(Settings())
+settings = Settings()
+configure_logging(json=settings.log_format is LogFormat.JSON, cache_loggers=True)
+application = create_app(settings)

@@ -11,7 +11,15 @@ import sys
 import structlog
 
 
-def configure_logging(level: int = logging.INFO, *, json: bool = False) -> None:
+def configure_logging(
+    level: int = logging.INFO, *, json: bool = False, cache_loggers: bool = False
+) -> None:
+    """Configure structlog for the process.
+
+    ``cache_loggers`` makes each module logger resolve its configuration once,
+    which long-running servers want. It stays off by default, so
+    ``structlog.testing.capture_logs`` also captures loggers used before it.
+    """
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -24,8 +32,7 @@ def configure_logging(level: int = logging.INFO, *, json: bool = False) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        # Not cached, so structlog.testing.capture_logs also captures loggers used before it.
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=cache_loggers,
     )
 
 

@@ -26,6 +26,11 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class LogFormat(StrEnum):
+    CONSOLE = "console"
+    JSON = "json"
+
+
 class ConnectorName(StrEnum):
     SIMULATED = "simulated"
     ALIYUN = "aliyun"
@@ -50,6 +55,11 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None,
         description="Redis URL for rate limits, nonce replay and the result cache; unset keeps them in process",
+    )
+    log_format: LogFormat = Field(
+        default=LogFormat.JSON,
+        description="log lines of `serve` on stderr: json (one JSON object per line, for log "
+        "collectors) or console (aligned text for a terminal, slower)",
     )
     secret_key: SecretStr | None = Field(
         default=None,

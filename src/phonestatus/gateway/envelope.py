@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from http import HTTPStatus
 from xml.sax.saxutils import escape
-
-from starlette.responses import Response
 
 from phonestatus.gateway.errors import Failure, GatewayError
 
@@ -45,6 +44,24 @@ def parse_format(value: str | None) -> ResponseFormat:
         raise GatewayError(Failure.INVALID_FORMAT, detail=f"Format {value[:40]!r}") from None
 
 
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A serialized response: status, body and headers (lowercase names)."""
+
+    status_code: int
+    body: bytes
+    headers: dict[str, str]
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """Return the headers for an ASGI ``http.response.start`` message, with Content-Length."""
+        raw = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.headers.items()
+        ]
+        raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
+        return raw
+
+
 def render(
     body: Mapping[str, object],
     *,
@@ -52,24 +69,16 @@ def render(
     response_format: ResponseFormat,
     action: str | None,
     request_id: str,
-) -> Response:
+) -> Rendered:
     """Serialize a body; ``action`` names the XML root of a non-error response."""
-    headers = {REQUEST_ID_HEADER: request_id}
     if response_format is ResponseFormat.XML:
         is_error = status >= HTTPStatus.BAD_REQUEST or not action
         root = "Error" if is_error else f"{action}Response"
-        return Response(
-            to_xml(root, body),
-            status_code=status,
-            media_type=None,
-            headers=headers | {"content-type": XML_CONTENT_TYPE},
-        )
-    return Response(
-        to_json(body),
-        status_code=status,
-        media_type=None,
-        headers=headers | {"content-type": JSON_CONTENT_TYPE},
-    )
+        content, content_type = to_xml(root, body), XML_CONTENT_TYPE
+    else:
+        content, content_type = to_json(body), JSON_CONTENT_TYPE
+    headers = {"content-type": content_type, REQUEST_ID_HEADER: request_id}
+    return Rendered(status_code=int(status), body=content, headers=headers)
 
 
 def to_json(body: Mapping[str, object]) -> bytes:

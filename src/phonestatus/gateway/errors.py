@@ -26,7 +26,7 @@ Choices where the reference service documents nothing:
 
 from __future__ import annotations
 
-import uuid
+import random
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from http import HTTPStatus
@@ -291,9 +291,18 @@ def _join(message: str, detail: str | None) -> str:
     return f"{message}{separator}{detail}"
 
 
+_request_ids = random.Random()
+
+
 def new_request_id() -> str:
     """Return a RequestId: a random UUID in uppercase, 36 characters like the reference gateway."""
-    return str(uuid.uuid4()).upper()
+    # Request ids identify, they do not authenticate, so the fast non-cryptographic
+    # generator is enough (os.urandom costs a system call per request).
+    value = _request_ids.getrandbits(128)
+    value = value & ~(0xF000 << 64) | (4 << 76)  # version 4
+    value = value & ~(0xC000 << 48) | (0x8000 << 48)  # RFC 4122 variant
+    digits = f"{value:032X}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def recommend_text(code: str) -> str:

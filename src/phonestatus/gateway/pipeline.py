@@ -23,8 +23,7 @@ import time
 from http import HTTPStatus
 
 import structlog
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from phonestatus.accounts.errors import SecretDecryptionFailed
 from phonestatus.billing import BlockReason, QueryUsage
@@ -46,39 +45,41 @@ RECORD_SOURCE = "api"
 logger = structlog.get_logger("phonestatus.gateway")
 
 
+class ClientDisconnected(Exception):
+    """The client went away before its request body arrived; nothing is answered."""
+
+
 class GatewayPipeline:
     def __init__(self, services: GatewayServices) -> None:
         self._services = services
 
-    async def handle(self, request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one HTTP request as an ASGI app: the envelope, or nothing if the client left."""
         request_id = new_request_id()
         started = time.perf_counter()
-        log = logger.bind(request_id=request_id, method=request.method)
+        method: str = scope["method"]
         response_format = ResponseFormat.JSON
         action: str | None = None
+        verified: VerifiedRequest | None = None
 
         try:
-            signed = await _read_request(request)
+            signed = await _read_request(scope, receive)
             response_format = parse_format(signed.params.get("Format"))
             verified, spec = await self._authenticate(signed)
             action = spec.name
-            log = log.bind(
-                action=action,
-                access_key_id=verified.access_key_id,
-                account_id=verified.account_id,
-                signature=verified.style.value,
-            )
             result = await self._run(spec, verified, signed, request_id)
             body: dict[str, object] = {"RequestId": request_id, **result.body}
             status = HTTPStatus.OK
             code = result.code
+        except ClientDisconnected:
+            return
         except GatewayError as exc:
             failure: GatewayError | None = exc
         except NonceStoreUnavailable as exc:
-            log.error("nonce_store_unavailable", error=str(exc))
+            logger.error("nonce_store_unavailable", request_id=request_id, error=str(exc))
             failure = GatewayError(Failure.SERVICE_UNAVAILABLE)
         except Exception:
-            log.exception("gateway_request_failed")
+            logger.exception("gateway_request_failed", request_id=request_id, action=action)
             failure = GatewayError(Failure.INTERNAL)
         else:
             failure = None
@@ -88,19 +89,35 @@ class GatewayPipeline:
             body = error_body(failure, request_id=request_id, host_id=host_id)
             status, code = failure.http_status, failure.code
 
-        log.info(
+        # One log line per request, built once: binding loggers per request cost
+        # more than the line itself.
+        logger.info(
             "gateway_request",
+            request_id=request_id,
+            method=method,
+            action=action,
+            access_key_id=verified.access_key_id if verified else None,
+            account_id=verified.account_id if verified else None,
+            signature=verified.style.value if verified else None,
             code=code,
             http_status=int(status),
             latency_ms=round((time.perf_counter() - started) * 1000),
         )
-        return render(
+        rendered = render(
             body,
             status=status,
             response_format=response_format,
             action=action,
             request_id=request_id,
         )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": rendered.status_code,
+                "headers": rendered.raw_headers(),
+            }
+        )
+        await send({"type": "http.response.body", "body": rendered.body})
 
     async def _authenticate(self, signed: SignedRequest) -> tuple[VerifiedRequest, ActionSpec]:
         services = self._services
@@ -213,40 +230,52 @@ def _failure_result(error: GatewayError) -> ActionResult:
     return ActionResult(body={}, code=error.code, billable=False)
 
 
-async def _read_request(request: Request) -> SignedRequest:
-    if request.method not in ACCEPTED_METHODS:
+async def _read_request(scope: Scope, receive: Receive) -> SignedRequest:
+    method: str = scope["method"]
+    if method not in ACCEPTED_METHODS:
         raise GatewayError(Failure.UNSUPPORTED_METHOD, detail="Use GET or POST.")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise GatewayError(
-            Failure.INVALID_PARAMETER,
-            name="body",
-            detail=f"The body is larger than {MAX_BODY_BYTES} bytes.",
-        )
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise GatewayError(
-            Failure.INVALID_PARAMETER,
-            name="body",
-            detail=f"The body is larger than {MAX_BODY_BYTES} bytes.",
-        )
-
-    try:
-        params = parse_params(
-            request.scope.get("query_string", b""), body, request.headers.get("content-type")
-        )
-    except ParameterEncodingError as exc:
-        raise GatewayError(Failure.INVALID_PARAMETER, name="query", detail=f"{exc}.") from None
-
     headers: dict[str, list[str]] = {}
-    for raw_name, raw_value in request.headers.raw:
+    for raw_name, raw_value in scope["headers"]:
         headers.setdefault(raw_name.decode("latin-1").lower(), []).append(
             raw_value.decode("latin-1")
         )
+    declared = headers.get("content-length", [None])[0]
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _body_too_large()
+    body = await _read_body(receive)
+    content_type = headers.get("content-type", [None])[0]
+    try:
+        params = parse_params(scope.get("query_string", b""), body, content_type)
+    except ParameterEncodingError as exc:
+        raise GatewayError(Failure.INVALID_PARAMETER, name="query", detail=f"{exc}.") from None
     return SignedRequest(
-        method=request.method,
-        path=request.url.path,
+        method=method,
+        path=scope["path"],
         params=params,
         headers=headers,
         body=body,
+    )
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _body_too_large()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _body_too_large() -> GatewayError:
+    return GatewayError(
+        Failure.INVALID_PARAMETER,
+        name="body",
+        detail=f"The body is larger than {MAX_BODY_BYTES} bytes.",
     )
