@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from phonestatus.detection import (
     ProbeOutcome,
     ProbeSubject,
     QueryEngine,
+    QueryResult,
     Scene,
 )
 from phonestatus.detection.cache import MemoryResultCache
@@ -547,3 +549,141 @@ class TestFromSettingsErrors:
         settings = settings_factory(**overrides)
         with pytest.raises(ValueError, match=fragment):
             QueryEngine.from_settings(settings, clock=FrozenClock(START))
+
+
+BULK_OVERRIDES = """number,status,carrier,barred,ported_to
+13800138000,NORMAL,,,
+13900000003,,,sms,
+13900000005,POWER_OFF,,,CTCC
+18900000001,BUSY,,,
+"""
+
+
+def _bulk_subjects() -> list[ProbeSubject]:
+    """Numbers of every carrier, the pinned ones, repeats and digests."""
+    numbers = [
+        f"{prefix}{index * 7919 % 10**8:08d}"
+        for index in range(150)
+        for prefix in ("138", "186", "189", "192")
+    ]
+    numbers += ["13800138000", "13900000003", "13900000005", "18900000001"]
+    numbers += numbers[:40]
+    subjects = [_subject(number) for number in numbers]
+    subjects += [
+        ProbeSubject.from_input(digest("13900000005", mask), mask) for mask in (Mask.MD5, Mask.SM3)
+    ]
+    subjects.append(ProbeSubject.from_input(digest("13700000000", Mask.SHA256), Mask.SHA256))
+    return subjects
+
+
+class TestQueryMany:
+    """``query_many`` must return exactly what one ``query`` call per subject returns."""
+
+    @staticmethod
+    async def _both(
+        settings: Settings, subjects: list[ProbeSubject], scene: Scene
+    ) -> tuple[list[QueryResult], list[QueryResult]]:
+        # Two engines with separate in-process limits and caches, so each starts empty.
+        single = QueryEngine.from_settings(settings, clock=FrozenClock(START))
+        bulk = QueryEngine.from_settings(settings, clock=FrozenClock(START))
+        try:
+            one_by_one = [await single.query(subject, scene) for subject in subjects]
+            together = await bulk.query_many(subjects, scene)
+        finally:
+            await single.aclose()
+            await bulk.aclose()
+        # Latency is measured, not decided, so it is left out of the comparison.
+        return (
+            [replace(result, latency_ms=0) for result in one_by_one],
+            [replace(result, latency_ms=0) for result in together],
+        )
+
+    @pytest.mark.parametrize("scene", [Scene.REAL, Scene.SMS, Scene.EMPTY, Scene.LEGACY])
+    async def test_query_many_matches_query(
+        self, settings_factory: Callable[..., Settings], tmp_path: Path, scene: Scene
+    ) -> None:
+        path = tmp_path / "overrides.csv"
+        path.write_text(BULK_OVERRIDES, encoding="utf-8")
+        settings = settings_factory(simulator_overrides=path)
+        subjects = _bulk_subjects()
+
+        expected, actual = await self._both(settings, subjects, scene)
+
+        assert len(actual) == len(subjects)
+        for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
+            assert got == want, f"subject {index}: {subjects[index].value}"
+
+    async def test_query_many_matches_with_limits(
+        self, settings_factory: Callable[..., Settings], tmp_path: Path
+    ) -> None:
+        path = tmp_path / "overrides.csv"
+        path.write_text(BULK_OVERRIDES, encoding="utf-8")
+        settings = settings_factory(
+            simulator_overrides=path,
+            number_rate_limit="1/minute",
+            result_cache=True,
+            simulator_carrier_capacity="CMCC=100/hour,CTCC=60/hour",
+        )
+        subjects = _bulk_subjects()
+
+        expected, actual = await self._both(settings, subjects, Scene.REAL)
+
+        codes = {result.code for result in expected}
+        assert codes == {OutcomeCode.OK, OutcomeCode.OPERATOR_LIMIT, OutcomeCode.FREQUENCY_LIMIT}
+        for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
+            assert got == want, f"subject {index}: {subjects[index].value}"
+
+    async def test_query_many_cache_hits_match(
+        self, settings_factory: Callable[..., Settings]
+    ) -> None:
+        settings = settings_factory(result_cache=True)
+        subjects = [_subject(f"135{index:08d}") for index in range(30)] * 2
+
+        expected, actual = await self._both(settings, subjects, Scene.REAL)
+
+        assert [result.cache_hit for result in actual] == [False] * 30 + [True] * 30
+        assert actual == expected
+
+    async def test_query_many_waiting_connector_uses_query(
+        self, make_engine: Callable[..., QueryEngine]
+    ) -> None:
+        connector = FakeConnector(state=NetworkState.SUSPENDED)
+        engine = make_engine(connector)
+        subjects = [_subject(f"138{index:08d}") for index in range(20)]
+
+        results = await engine.query_many(subjects, Scene.REAL, concurrency=3)
+
+        assert [result.number for result in results] == [subject.value for subject in subjects]
+        assert {result.status for result in results} == {PhoneStatus.SHUTDOWN}
+        assert len(connector.calls) == 20
+
+    async def test_query_many_with_latency_uses_query(
+        self, settings_factory: Callable[..., Settings]
+    ) -> None:
+        settings = settings_factory(simulator_latency_scale=0.001)
+        engine = QueryEngine.from_settings(settings, clock=FrozenClock(START))
+        subjects = [_subject(f"186{index:08d}") for index in range(10)]
+        try:
+            results = await engine.query_many(subjects, Scene.REAL)
+            expected = [await engine.query(subject, Scene.REAL) for subject in subjects]
+        finally:
+            await engine.aclose()
+        assert [result.status for result in results] == [result.status for result in expected]
+
+    async def test_query_many_counts_metrics(self, make_engine: Callable[..., QueryEngine]) -> None:
+        engine = make_engine(FakeConnector("metered"), guard="1/minute")
+        subjects = [_subject("13800000078")] * 3
+        answered_before = TestMetrics._count("sms", "OK", "answered")
+        limited_before = TestMetrics._count("sms", "RequestFrequencyLimit", "frequency_limit")
+
+        await engine.query_many(subjects, Scene.SMS)
+
+        assert TestMetrics._count("sms", "OK", "answered") == answered_before + 1
+        assert (
+            TestMetrics._count("sms", "RequestFrequencyLimit", "frequency_limit")
+            == limited_before + 2
+        )
+
+    async def test_query_many_empty(self, make_engine: Callable[..., QueryEngine]) -> None:
+        engine = make_engine(FakeConnector())
+        assert await engine.query_many([], Scene.REAL) == []

@@ -5,17 +5,20 @@ then ask ``QueryEngine.query(subject, scene)``. See ``engine`` for the steps
 and ``scenes`` for how a network state reads in each scene.
 """
 
-from phonestatus.detection.engine import OutcomeCode, QueryEngine, QueryResult
+from phonestatus.detection.engine import QueryEngine
 from phonestatus.detection.protocols import (
+    BulkConnector,
     Connector,
     ConnectorError,
     OutcomeKind,
     ProbeOutcome,
     ProbeSubject,
 )
+from phonestatus.detection.results import OutcomeCode, QueryResult
 from phonestatus.detection.scenes import NetworkState, Scene
 
 __all__ = [
+    "BulkConnector",
     "Connector",
     "ConnectorError",
     "NetworkState",

@@ -8,15 +8,20 @@ validated before, when the caller builds a ``ProbeSubject``.
 ``query`` never raises for a carrier failure: a timeout, a
 ``ConnectorError`` or an unusable answer becomes UNKNOWN, which is never
 billed, and a carrier refusal becomes ``OperatorLimit``.
+
+``query_many`` returns what ``query`` returns for each of many numbers. It
+pays the per-call costs (timeout scope, metrics, clock reads) once per call
+when every connector answers instantly (the simulated network with zero
+latency and no faults). Otherwise it runs ``query`` for each subject, a
+bounded number at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
 import structlog
@@ -30,12 +35,14 @@ from phonestatus.detection.cache import (
 )
 from phonestatus.detection.metrics import PROBE_SECONDS, QUERIES
 from phonestatus.detection.protocols import (
+    BulkConnector,
     Connector,
     ConnectorError,
     OutcomeKind,
     ProbeOutcome,
     ProbeSubject,
 )
+from phonestatus.detection.results import OutcomeCode, QueryResult
 from phonestatus.detection.scenes import BROADNET_SCENES, Scene, read_state
 from phonestatus.logs import mask_number
 from phonestatus.numbers import Carrier, PhoneStatus, Segment, attribute, lookup_segment
@@ -47,53 +54,6 @@ logger = structlog.get_logger(__name__)
 
 class AsyncCloseable(Protocol):
     async def aclose(self) -> None: ...
-
-
-class OutcomeCode(StrEnum):
-    OK = "OK"
-    OPERATOR_LIMIT = "OperatorLimit"
-    FREQUENCY_LIMIT = "RequestFrequencyLimit"
-
-
-@dataclass(frozen=True, slots=True)
-class QueryResult:
-    """The engine's result for one number in one scene.
-
-    ``status`` is None unless ``code`` is OK. ``scene_status`` is the value
-    the scene's action puts on the wire (see ``scenes.SceneAnswer``).
-    ``number`` is the canonical number, or the digest as given in lowercase.
-    """
-
-    code: OutcomeCode
-    scene: Scene
-    status: PhoneStatus | None
-    scene_status: str | None
-    carrier: Carrier | None
-    basic_carrier: Carrier | None
-    is_ported: bool
-    is_privacy_number: bool | None
-    number: str
-    province: str | None
-    city: str | None
-    segment_prefix: str | None
-    connector: str
-    raw_code: str
-    latency_ms: int
-    observed_at: datetime
-    cache_hit: bool
-
-    @property
-    def billable(self) -> bool:
-        """Whether the query is charged: Code OK and a known value in the scene."""
-        if self.code is not OutcomeCode.OK:
-            return False
-        if self.scene is Scene.ATTRIBUTE:
-            return True
-        if self.scene is Scene.VIRTUAL:
-            return self.is_privacy_number is not None
-        if self.scene in (Scene.EMPTY, Scene.LEGACY):
-            return self.scene_status not in (None, "UNKNOWN")
-        return self.status is not None and self.status is not PhoneStatus.UNKNOWN
 
 
 class QueryEngine:
@@ -191,6 +151,101 @@ class QueryEngine:
         result = self._result(subject, scene, segment, outcome, observed_at=observed_at)
         return _counted(result, outcome.kind.value)
 
+    async def query_many(
+        self, subjects: Sequence[ProbeSubject], scene: Scene, *, concurrency: int = 64
+    ) -> list[QueryResult]:
+        """Return ``query``'s result for each subject, in the order given.
+
+        The frequency guard and the cache see the subjects in order, as they
+        would see sequential ``query`` calls. ``concurrency`` bounds the
+        lookups in flight when a connector has to be awaited per number.
+        """
+        bulk = self._bulk_connectors()
+        if bulk is None:
+            return await self._query_each(subjects, scene, concurrency)
+        if self._cache is None:
+            return await self._query_bulk(subjects, scene, bulk)
+
+        # A repeated subject must find the answer its first lookup cached, so
+        # each run of distinct subjects is looked up and cached before the next.
+        results: list[QueryResult] = []
+        for run in _distinct_runs(subjects):
+            results += await self._query_bulk(run, scene, bulk)
+        return results
+
+    async def _query_bulk(
+        self, subjects: Sequence[ProbeSubject], scene: Scene, bulk: dict[str, BulkConnector]
+    ) -> list[QueryResult]:
+        loop = asyncio.get_running_loop()
+        results: list[QueryResult | None] = [None] * len(subjects)
+        segments = [
+            lookup_segment(subject.number) if subject.number is not None else None
+            for subject in subjects
+        ]
+        counts: Counter[tuple[str, str, str]] = Counter()
+
+        # Per-subject steps stay in order so the guard and cache count exactly as query does.
+        to_probe: dict[str, list[int]] = {}
+        for index, subject in enumerate(subjects):
+            subject_started = loop.time()
+            connector = self._route(segments[index])
+            if self._guard.enabled and not await self._guard.allow(subject.key):
+                refusal = ProbeOutcome(
+                    kind=OutcomeKind.REFUSED,
+                    connector=connector.name,
+                    raw_code=OutcomeCode.FREQUENCY_LIMIT.value,
+                    latency_ms=_elapsed_ms(loop, subject_started),
+                )
+                result = self._result(
+                    subject, scene, segments[index], refusal, code=OutcomeCode.FREQUENCY_LIMIT
+                )
+                results[index] = result
+                counts[(result.connector, result.code.value, "frequency_limit")] += 1
+                continue
+            if self._cache is not None:
+                cached = await self._cache.get(cache_key(scene.value, subject.key))
+                if cached is not None:
+                    result = self._result(
+                        subject,
+                        scene,
+                        segments[index],
+                        cached.outcome,
+                        observed_at=cached.observed_at,
+                        latency_ms=_elapsed_ms(loop, subject_started),
+                        cache_hit=True,
+                    )
+                    results[index] = result
+                    counts[(result.connector, result.code.value, "cache_hit")] += 1
+                    continue
+            to_probe.setdefault(connector.name, []).append(index)
+
+        for name, indexes in to_probe.items():
+            connector = bulk[name]
+            probe_started = loop.time()
+            outcomes = await connector.probe_many(
+                [subjects[index] for index in indexes], scene=scene
+            )
+            # NOTE: the histogram gets the group's mean duration once per lookup,
+            # so its count matches query's while single lookups are not timed.
+            share = (loop.time() - probe_started) / len(indexes)
+            histogram = PROBE_SECONDS.labels(name)
+            observed_at = self._clock.now()
+            for index, outcome in zip(indexes, outcomes, strict=True):
+                histogram.observe(share)
+                if self._cache is not None and outcome.is_answered:
+                    ttl = self._ttls.get(self._ttl_status(outcome), 0)
+                    key = cache_key(scene.value, subjects[index].key)
+                    await self._cache.set(key, CachedOutcome(outcome, observed_at), ttl)
+                result = self._result(
+                    subjects[index], scene, segments[index], outcome, observed_at=observed_at
+                )
+                results[index] = result
+                counts[(result.connector, result.code.value, outcome.kind.value)] += 1
+
+        for (connector_name, code, outcome_name), count in counts.items():
+            QUERIES.labels(scene.value, connector_name, code, outcome_name).inc(count)
+        return [result for result in results if result is not None]
+
     async def aclose(self) -> None:
         for connector in self.connectors:
             await connector.aclose()
@@ -202,6 +257,28 @@ class QueryEngine:
     def own(self, resource: AsyncCloseable) -> None:
         """Close ``resource`` when the engine closes."""
         self._closers.append(resource)
+
+    def _bulk_connectors(self) -> dict[str, BulkConnector] | None:
+        """Return the connectors by name if every one answers instantly, else None."""
+        bulk: dict[str, BulkConnector] = {}
+        for connector in self.connectors:
+            if not isinstance(connector, BulkConnector) or not connector.answers_instantly:
+                return None
+            bulk[connector.name] = connector
+        return bulk
+
+    async def _query_each(
+        self, subjects: Sequence[ProbeSubject], scene: Scene, concurrency: int
+    ) -> list[QueryResult]:
+        results: list[QueryResult | None] = [None] * len(subjects)
+        cursor = iter(range(len(subjects)))
+
+        async def lane() -> None:
+            for index in cursor:
+                results[index] = await self.query(subjects[index], scene)
+
+        await asyncio.gather(*(lane() for _ in range(min(concurrency, len(subjects)))))
+        return [result for result in results if result is not None]
 
     def _route(self, segment: Segment | None) -> Connector:
         if segment is None:
@@ -304,6 +381,21 @@ class QueryEngine:
             observed_at=observed_at or self._clock.now(),
             cache_hit=cache_hit,
         )
+
+
+def _distinct_runs(subjects: Sequence[ProbeSubject]) -> list[Sequence[ProbeSubject]]:
+    """Split ``subjects`` into consecutive runs in which no subject key repeats."""
+    runs: list[Sequence[ProbeSubject]] = []
+    start = 0
+    seen: set[str] = set()
+    for index, subject in enumerate(subjects):
+        if subject.key in seen:
+            runs.append(subjects[start:index])
+            start = index
+            seen = set()
+        seen.add(subject.key)
+    runs.append(subjects[start:])
+    return runs
 
 
 def _code_for(outcome: ProbeOutcome, carrier: Carrier | None, scene: Scene) -> OutcomeCode:

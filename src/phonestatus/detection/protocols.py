@@ -1,6 +1,7 @@
 """The connector boundary: the lookup the engine sends to a carrier network and the outcome it gets back.
 
-A ``Connector`` answers one ``ProbeSubject`` with one ``ProbeOutcome``:
+A ``Connector`` answers one ``ProbeSubject`` with one ``ProbeOutcome``
+(a ``BulkConnector`` may also answer many in one call):
 
 * ``ProbeOutcome.answered``: the network returned a state for the number;
 * ``ProbeOutcome.refused``: the carrier rate-limited or rejected the lookup
@@ -19,9 +20,10 @@ Exceptions::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from phonestatus.detection.scenes import NetworkState, Scene
 from phonestatus.numbers import Carrier, Mask, digest, normalize_digest, parse_mobile
@@ -134,5 +136,30 @@ class Connector(Protocol):
     async def probe(
         self, subject: ProbeSubject, *, scene: Scene, deadline: float
     ) -> ProbeOutcome: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class BulkConnector(Protocol):
+    """A connector that can also answer many subjects in one call.
+
+    ``probe_many`` returns, in order, what ``probe`` would return for each
+    subject. The engine uses it only while ``answers_instantly`` is true,
+    because then no lookup waits for the network and none can time out.
+    """
+
+    name: str
+
+    @property
+    def answers_instantly(self) -> bool: ...
+
+    async def probe(
+        self, subject: ProbeSubject, *, scene: Scene, deadline: float
+    ) -> ProbeOutcome: ...
+
+    async def probe_many(
+        self, subjects: Sequence[ProbeSubject], *, scene: Scene
+    ) -> list[ProbeOutcome]: ...
 
     async def aclose(self) -> None: ...

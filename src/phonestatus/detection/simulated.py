@@ -19,7 +19,7 @@ import asyncio
 import hmac
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
@@ -289,6 +289,44 @@ class SimulatedConnector:
             return self._outcome(OutcomeKind.FAILED, "SystemError", loop, started, number, line)
 
         return self._outcome(OutcomeKind.ANSWERED, "OK", loop, started, number, line)
+
+    @property
+    def answers_instantly(self) -> bool:
+        """Whether no lookup waits: zero latency and no injected faults."""
+        return self._latency.scale == 0 and self._fault_rate == 0
+
+    async def probe_many(
+        self, subjects: Sequence[ProbeSubject], *, scene: Scene
+    ) -> list[ProbeOutcome]:
+        """Return ``probe``'s outcome for each subject, in order, without any delay.
+
+        Raises ``RuntimeError`` unless ``answers_instantly``: with latency or
+        faults only ``probe`` models the waiting and the timeouts.
+        """
+        if not self.answers_instantly:
+            raise RuntimeError("probe_many needs zero latency and no faults; use probe")
+
+        outcomes = []
+        for subject in subjects:
+            number, line = self.network.line_for(subject)
+            # Capacity is counted per lookup and in order, as sequential probes count it.
+            allowed = self._capacity is None or await self._capacity.allow(line.carrier)
+            kind = OutcomeKind.ANSWERED if allowed else OutcomeKind.REFUSED
+            outcomes.append(
+                ProbeOutcome(
+                    kind=kind,
+                    connector=self.name,
+                    raw_code="OK" if allowed else "OperatorLimit",
+                    latency_ms=0,
+                    state=line.state if allowed else None,
+                    carrier=line.carrier,
+                    basic_carrier=line.basic_carrier,
+                    is_ported=line.is_ported,
+                    is_privacy_number=line.is_privacy_number if allowed else None,
+                    number=number,
+                )
+            )
+        return outcomes
 
     async def aclose(self) -> None:
         return None
