@@ -83,7 +83,7 @@ def write_xlsx(path: Path, numbers: list[str]) -> None:
 
 
 async def run_pipeline(
-    source: Path, database_url: str | None, work_dir: Path, *, skip_queries: bool
+    source: Path, database_url: str | None, work_dir: Path, options: argparse.Namespace
 ) -> dict[str, object]:
     from phonestatus.accounts.crypto import SecretCipher
     from phonestatus.accounts.models import Account
@@ -98,13 +98,16 @@ async def run_pipeline(
     from phonestatus.ratelimit import AccountRateLimiter, RateLimitStorage
     from phonestatus.runtime import Runtime
     from phonestatus.settings import Settings
+    from phonestatus.storage.db import create_sync_engine
 
     settings = Settings(
         data_dir=work_dir / "data",
         database_url=database_url,
         secret_key="bench-secret-key-bench-secret-key-0123",
         simulator_latency_scale=0.0,
+        simulator_carrier_capacity=options.carrier_capacity,
         number_rate_limit="off",
+        batch_chunk_size=options.chunk_size,
     )
     runtime = Runtime.build(settings)
     clock = runtime.clock
@@ -112,7 +115,7 @@ async def run_pipeline(
         account = await create_account(session, name="bench", verified=True, clock=clock)
         await enable_feature(session, account.id, accepted_by="bench", clock=clock)
         # The per-account limit still applies; the bench account is allowed a high rate.
-        (await session.get(Account, account.id)).rate_limit = "1000000/second"  # type: ignore[union-attr]
+        (await session.get(Account, account.id)).rate_limit = options.account_rate_limit  # type: ignore[union-attr]
         account_id = account.id
 
     prices = PriceList.from_settings(settings)
@@ -132,6 +135,7 @@ async def run_pipeline(
     stored = time.perf_counter()
 
     engine = QueryEngine.from_settings(settings, clock=clock)
+    sync_engine = create_sync_engine(settings.sqlalchemy_url)
     worker = BatchWorker(
         session_factory=runtime.session_factory,
         engine=engine,
@@ -141,8 +145,9 @@ async def run_pipeline(
         default_rate_limit=settings.account_rate_limit,
         concurrency=settings.batch_query_concurrency,
         parallel_chunks=settings.batch_parallel_chunks,
+        sync_engine=sync_engine,
     )
-    if not skip_queries:
+    if not options.skip_queries:
         await worker.run_until_idle(job_id)
     queried = time.perf_counter()
 
@@ -153,6 +158,8 @@ async def run_pipeline(
     summary = await export_job(runtime.session_factory, job, output, output_format)
     written = time.perf_counter()
     await engine.aclose()
+    if sync_engine is not None:
+        sync_engine.dispose()
     await runtime.close()
     # CPU time, unlike wall time, does not grow when other processes share the cores.
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -178,15 +185,26 @@ def main() -> None:
     parser.add_argument("--database", default=None, help="database URL; default: SQLite file")
     parser.add_argument("--formats", default="csv,xlsx")
     parser.add_argument("--skip-queries", action="store_true", help="store and write only")
+    parser.add_argument(
+        "--chunk-size", type=int, default=2000, help="distinct numbers per chunk (default 2000)"
+    )
+    parser.add_argument(
+        "--account-rate-limit",
+        default="1000000/second",
+        help="the bench account's query rate in `limits` notation (default 1000000/second)",
+    )
+    parser.add_argument(
+        "--carrier-capacity",
+        default="CMCC=1000000/second,CUCC=1000000/second,CTCC=1000000/second,CBN=1000000/second",
+        help="simulated carrier capacity in `limits` notation; empty for none",
+    )
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.run is not None:
         # Child process: run one file end to end and report as JSON.
-        result = asyncio.run(
-            run_pipeline(args.run, args.database, args.work_dir, skip_queries=args.skip_queries)
-        )
+        result = asyncio.run(run_pipeline(args.run, args.database, args.work_dir, args))
         print(json.dumps(result))
         return
 
@@ -199,6 +217,9 @@ def main() -> None:
             work_dir = root / f"run-{file_format}"
             work_dir.mkdir()
             command = [sys.executable, __file__, "--run", str(source), "--work-dir", str(work_dir)]
+            command += ["--chunk-size", str(args.chunk_size)]
+            command += ["--account-rate-limit", args.account_rate_limit]
+            command += ["--carrier-capacity", args.carrier_capacity]
             if args.database:
                 command += ["--database", args.database]
             if args.skip_queries:

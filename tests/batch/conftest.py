@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from phonestatus.accounts.service import create_account, enable_feature
@@ -18,6 +19,7 @@ from phonestatus.clock import SystemClock
 from phonestatus.detection import QueryEngine
 from phonestatus.ratelimit import AccountRateLimiter, RateLimitStorage
 from phonestatus.settings import Settings
+from phonestatus.storage.db import create_sync_engine
 
 LIMITS = ReaderLimits(
     max_file_bytes=50 * 1024 * 1024, max_rows=100_000, max_xlsx_uncompressed_bytes=10**9
@@ -57,8 +59,19 @@ async def engine(batch_settings: Settings) -> AsyncIterator[QueryEngine]:
 
 
 @pytest.fixture
+def sync_engine(db_url: str) -> Iterator[Engine | None]:
+    """The blocking SQLite engine a worker commits through; None on PostgreSQL."""
+    engine = create_sync_engine(Settings(database_url=db_url).sqlalchemy_url)
+    yield engine
+    if engine is not None:
+        engine.dispose()
+
+
+@pytest.fixture
 def make_worker(
-    session_factory: async_sessionmaker[AsyncSession], engine: QueryEngine
+    session_factory: async_sessionmaker[AsyncSession],
+    engine: QueryEngine,
+    sync_engine: Engine | None,
 ) -> Callable[..., BatchWorker]:
     def make(**overrides: object) -> BatchWorker:
         values: dict[str, object] = {
@@ -68,6 +81,7 @@ def make_worker(
             "clock": CLOCK,
             "rate_limiter": AccountRateLimiter(storage=RateLimitStorage.from_url(None)),
             "default_rate_limit": "100000/second",
+            "sync_engine": sync_engine,
         }
         values.update(overrides)
         return BatchWorker(**values)  # type: ignore[arg-type]

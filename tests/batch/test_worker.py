@@ -207,6 +207,30 @@ class TestPurgedAccount:
         assert job.finished_at is not None
 
 
+class TestCommitPaths:
+    async def test_without_blocking_engine_bills_once(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        account_id: str,
+        make_worker: Callable[..., BatchWorker],
+        tmp_path: Path,
+    ) -> None:
+        numbers = sample_numbers(30)
+        path = write_numbers(tmp_path / "a.csv", [*numbers, numbers[2]])
+        job_id = await submit(session_factory, account_id, path)
+
+        await make_worker(sync_engine=None).run_until_idle(job_id)
+
+        async with session_factory() as session:
+            job = await get_job(session, job_id)
+        records, distinct, billable = await billing_counts(session_factory, job_id)
+        assert job.state == JobState.COMPLETED
+        assert job.queried_numbers == 30
+        assert records == 30
+        assert distinct == 30
+        assert billable == job.billable_numbers
+
+
 class TestPersist:
     async def test_chunk_finished_elsewhere_not_billed_again(
         self,
@@ -224,10 +248,10 @@ class TestPersist:
         assert claimed is not None
         results = await worker._query_chunk(claimed)
         async with session_factory() as session, session.begin():
-            assert await worker._persist(session, claimed, results)
+            assert await session.run_sync(worker._persist, claimed, results)
 
         async with session_factory() as session, session.begin():
-            second = await worker._persist(session, claimed, results)
+            second = await session.run_sync(worker._persist, claimed, results)
 
         assert second is False
         records, distinct, _ = await billing_counts(session_factory, job_id)

@@ -13,15 +13,17 @@ from phonestatus.billing import PriceList
 from phonestatus.detection import QueryEngine
 from phonestatus.ratelimit import AccountRateLimiter, RateLimitStorage
 from phonestatus.runtime import Runtime
+from phonestatus.storage.db import create_sync_engine
 
 
 class WorkerResources:
-    """A worker and what it opened (query engine, limiter storage), closed together."""
+    """A worker and what it opened (query engine, limiter storage, SQLite engine), closed together."""
 
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         self.engine = QueryEngine.from_settings(settings, clock=runtime.clock)
         self.limiter_storage = RateLimitStorage.from_url(settings.redis_url)
+        self.sync_engine = create_sync_engine(settings.sqlalchemy_url)
         self.worker = BatchWorker(
             session_factory=runtime.session_factory,
             engine=self.engine,
@@ -32,6 +34,7 @@ class WorkerResources:
             concurrency=settings.batch_query_concurrency,
             parallel_chunks=settings.batch_parallel_chunks,
             poll_seconds=settings.batch_poll_seconds,
+            sync_engine=self.sync_engine,
             webhooks=WebhookSender(
                 session_factory=runtime.session_factory,
                 cipher=SecretCipher(runtime.secret_key),
@@ -43,6 +46,8 @@ class WorkerResources:
     async def aclose(self) -> None:
         await self.engine.aclose()
         await self.limiter_storage.aclose()
+        if self.sync_engine is not None:
+            self.sync_engine.dispose()
 
 
 def start_batch_worker(runtime: Runtime) -> Callable[[], Awaitable[None]]:

@@ -14,7 +14,13 @@ Claiming differs by database:
   querying the same chunk twice.
 - SQLite: one writer at a time, so the chunk is read, queried outside any
   transaction and then committed in a short write transaction. The guard
-  above protects billing if a second process runs anyway.
+  above protects billing if a second process runs anyway. Given a blocking
+  engine (``create_sync_engine``), that transaction runs whole in a worker
+  thread, because through aiosqlite every statement waits for a turn of the
+  event loop.
+
+A chunk's numbers go to ``QueryEngine.query_many`` in slices, each slice
+taken from the account's rate limit first.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from typing import Any
 import structlog
 from sqlalchemy import case, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from phonestatus.accounts.models import Account
 from phonestatus.batch.intake import ChunkNumber, decode_chunk_numbers
@@ -52,16 +60,19 @@ from phonestatus.billing import (
     QueryUsage,
     account_block_reason,
 )
-from phonestatus.billing.batching import record_queries
+from phonestatus.billing.batching import record_queries_sync
 from phonestatus.clock import Clock
 from phonestatus.detection import ProbeSubject, QueryEngine, QueryResult, Scene
 from phonestatus.logs import mask_number
 from phonestatus.ratelimit import AccountRateLimiter
+from phonestatus.storage.db import SQLITE_BEGIN_OPTION
 
 log = structlog.get_logger(__name__)
 
-# How long a lane waits before asking the account limiter again.
+# How long the worker waits before asking the account limiter again.
 THROTTLE_WAIT_SECONDS = 0.01
+# Most numbers taken from the account's rate limit before they are queried together.
+QUERY_SLICE = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +103,7 @@ class BatchWorker:
         webhooks: WebhookSender | None = None,
         worker_id: str | None = None,
         parallel_chunks: int = 1,
+        sync_engine: Engine | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._engine = engine
@@ -107,6 +119,8 @@ class BatchWorker:
         self._is_postgresql = bind is not None and bind.dialect.name == "postgresql"
         # SQLite has one writer, so chunks in parallel would only wait for each other.
         self._lanes = max(1, parallel_chunks) if self._is_postgresql else 1
+        # Only SQLite gets a blocking engine; PostgreSQL commits through the async session.
+        self._sync_engine = None if self._is_postgresql else sync_engine
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; when idle, deliver webhooks and poll again."""
@@ -158,7 +172,7 @@ class BatchWorker:
             reason = await account_block_reason(session, claimed.account_id)
             if reason is None:
                 results = await self._query_chunk(claimed)
-                await self._persist(session, claimed, results)
+                await session.run_sync(self._persist, claimed, results)
         if reason is not None:
             await self._pause(claimed, reason)
         return claimed
@@ -174,9 +188,21 @@ class BatchWorker:
             return claimed
 
         results = await self._query_chunk(claimed)
-        async with self._session_factory() as session, session.begin():
-            await self._persist(session, claimed, results)
+        if self._sync_engine is not None:
+            await asyncio.to_thread(self._persist_blocking, claimed, results)
+        else:
+            async with self._session_factory() as session, session.begin():
+                await session.run_sync(self._persist, claimed, results)
         return claimed
+
+    def _persist_blocking(self, claimed: ClaimedChunk, results: list[QueryResult]) -> bool:
+        assert self._sync_engine is not None
+        with Session(self._sync_engine) as session:
+            # BEGIN IMMEDIATE takes SQLite's write lock before the first statement.
+            session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            done = self._persist(session, claimed, results)
+            session.commit()
+        return done
 
     async def _claim(
         self, session: AsyncSession, job_id: str | None, *, lock: bool
@@ -246,37 +272,45 @@ class BatchWorker:
         )
 
     async def _query_chunk(self, claimed: ClaimedChunk) -> list[QueryResult]:
-        numbers = claimed.numbers
-        results: list[QueryResult | None] = [None] * len(numbers)
-        cursor = iter(range(len(numbers)))
+        subjects = [ProbeSubject.for_number(item.number) for item in claimed.numbers]
+        results: list[QueryResult] = []
+        while len(results) < len(subjects):
+            start = len(results)
+            granted = await self._throttle(claimed, min(QUERY_SLICE, len(subjects) - start))
+            # NOTE: refusals (OperatorLimit, RequestFrequencyLimit) are reported as
+            # they come and not retried; such rows are free and can be resubmitted.
+            results += await self._engine.query_many(
+                subjects[start : start + granted], claimed.scene, concurrency=self._concurrency
+            )
+        return results
 
-        async def lane() -> None:
-            for index in cursor:
-                await self._throttle(claimed)
-                subject = ProbeSubject.for_number(numbers[index].number)
-                # NOTE: refusals (OperatorLimit, RequestFrequencyLimit) are reported as
-                # they come and not retried; such rows are free and can be resubmitted.
-                results[index] = await self._engine.query(subject, claimed.scene)
-
-        lanes = min(self._concurrency, len(numbers))
-        await asyncio.gather(*(lane() for _ in range(lanes)))
-        return [result for result in results if result is not None]
-
-    async def _throttle(self, claimed: ClaimedChunk) -> None:
+    async def _throttle(self, claimed: ClaimedChunk, requested: int) -> int:
+        """Take up to ``requested`` queries from the account's rate limit; return how many (>= 1)."""
         if self._rate_limiter is None:
-            return
+            return requested
         # A polling wait: the limiter may be shared through Redis with other processes,
         # so no local event signals when capacity returns.
-        while not await self._rate_limiter.hit(claimed.account_id, claimed.rate_limit):  # noqa: ASYNC110
+        # TODO: take the slice with one limiter hit (the `limits` package accepts a
+        # cost) once AccountRateLimiter offers it; each hit costs several microseconds.
+        while True:
+            granted = 0
+            while granted < requested and await self._rate_limiter.hit(
+                claimed.account_id, claimed.rate_limit
+            ):
+                granted += 1
+            if granted:
+                return granted
             await asyncio.sleep(THROTTLE_WAIT_SECONDS)
 
-    async def _persist(
-        self, session: AsyncSession, claimed: ClaimedChunk, results: list[QueryResult]
-    ) -> bool:
-        """Store results, mark the chunk done and bill each number; False if already done."""
+    def _persist(self, session: Session, claimed: ClaimedChunk, results: list[QueryResult]) -> bool:
+        """Store results, mark the chunk done and bill each number; False if already done.
+
+        Synchronous, so a whole chunk runs in one thread or one ``run_sync`` call.
+        """
         now = self._clock.now()
-        stored = [_number_result(result).to_list() for result in results]
-        done = await session.execute(
+        answers = [_number_result(result) for result in results]
+        stored = [answer.to_list() for answer in answers]
+        done = session.execute(
             update(BatchChunk)
             .where(
                 BatchChunk.job_id == claimed.job_id,
@@ -296,17 +330,17 @@ class BatchWorker:
             log.info("batch_chunk_already_done", job_id=claimed.job_id, chunk_no=claimed.chunk_no)
             return False
 
-        await self._bill(session, claimed, results, now)
+        self._bill(session, claimed, results, now)
 
         counts: Counter[str] = Counter()
         billable = 0
-        for result in results:
-            billable += int(result.billable)
-            counts[f"status:{_number_result(result).outcome}"] += 1
-            if result.carrier is not None:
-                counts[f"carrier:{result.carrier.value}"] += 1
+        for answer in answers:
+            billable += answer.billable
+            counts[f"status:{answer.outcome}"] += 1
+            if answer.carrier is not None:
+                counts[f"carrier:{answer.carrier}"] += 1
 
-        await session.execute(
+        session.execute(
             update(BatchJob)
             .where(BatchJob.id == claimed.job_id)
             .values(
@@ -317,12 +351,12 @@ class BatchWorker:
             )
             .execution_options(synchronize_session=False)
         )
-        await self._add_counts(session, claimed.job_id, counts)
+        self._add_counts(session, claimed.job_id, counts)
         return True
 
-    async def _bill(
+    def _bill(
         self,
-        session: AsyncSession,
+        session: Session,
         claimed: ClaimedChunk,
         results: Sequence[QueryResult],
         now: datetime,
@@ -345,14 +379,14 @@ class BatchWorker:
             )
             for item, result in zip(claimed.numbers, results, strict=True)
         ]
-        records = await record_queries(session, usages, prices=self._prices)
+        records = record_queries_sync(session, usages, prices=self._prices)
         for usage, record in zip(usages, records, strict=True):
             if record is None:
                 # Unreachable while the chunk guard holds; record_queries never
                 # charges a request id twice.
                 log.error("batch_row_already_recorded", request_id=usage.request_id)
 
-    async def _add_counts(self, session: AsyncSession, job_id: str, counts: Counter[str]) -> None:
+    def _add_counts(self, session: Session, job_id: str, counts: Counter[str]) -> None:
         if not counts:
             return
         rows = [{"job_id": job_id, "key": key, "count": count} for key, count in counts.items()]
@@ -365,7 +399,7 @@ class BatchWorker:
             index_elements=["job_id", "key"],
             set_={"count": BatchJobCount.count + insert_statement.excluded.count},
         )
-        await session.execute(statement, rows)
+        session.execute(statement, rows)
 
     async def _finish_if_done(self, job_id: str) -> None:
         # Whichever worker commits the last chunk finds no pending chunk left, because
