@@ -3,11 +3,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from phonestatus.billing.batching import record_queries
-from phonestatus.billing.models import Package, UsageEvent
+from phonestatus.billing.metering import record_query
+from phonestatus.billing.models import Package, QueryRecord, UsageEvent
 from phonestatus.billing.prices import PriceList
 from phonestatus.clock import FrozenClock
 
@@ -167,3 +168,56 @@ class TestRecordQueries:
         async with session_factory() as session:
             with pytest.raises(ValueError, match="naive"):
                 await record_queries(session, [naive], prices=PRICES)
+
+
+class TestStoredRows:
+    async def test_record_queries_rows_match_record_query_rows(
+        self, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
+    ) -> None:
+        """Group metering stores the same values, times included, as the one-query path."""
+        account_id = await make_account(session_factory, clock=clock)
+        # A whole second: a time format that drops zero microseconds would differ here.
+        whole_second = clock.now().replace(microsecond=0)
+        alone = usage(account_id, at=whole_second, request_id=f"alone-{account_id}")
+        grouped = usage(account_id, at=whole_second, request_id=f"grouped-{account_id}")
+
+        async with session_factory() as session:
+            await record_query(session, alone, prices=PRICES)
+            await session.commit()
+        async with session_factory() as session:
+            [record] = await record_queries(session, [grouped], prices=PRICES)
+            await session.commit()
+        assert record is not None
+
+        async with session_factory() as session:
+            stored = {
+                row.request_id: row
+                for row in (
+                    await session.execute(
+                        text(
+                            "SELECT request_id, occurred_at, billable, latency_ms, status "
+                            "FROM billing_query_records WHERE account_id = :account_id"
+                        ),
+                        {"account_id": account_id},
+                    )
+                ).all()
+            }
+            event_times = (
+                await session.execute(
+                    text(
+                        "SELECT occurred_at FROM billing_usage_events "
+                        "WHERE account_id = :account_id"
+                    ),
+                    {"account_id": account_id},
+                )
+            ).scalars()
+            by_time = await session.scalars(
+                select(QueryRecord.request_id).where(
+                    QueryRecord.account_id == account_id, QueryRecord.occurred_at == whole_second
+                )
+            )
+            assert sorted(by_time.all()) == sorted([alone.request_id, grouped.request_id])
+
+        raw_alone, raw_grouped = stored[alone.request_id], stored[grouped.request_id]
+        assert tuple(raw_grouped)[1:] == tuple(raw_alone)[1:]
+        assert len(set(event_times.all())) == 1

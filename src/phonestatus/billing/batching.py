@@ -70,12 +70,31 @@ def record_queries_sync(
     session: Session, usages: Sequence[QueryUsage], *, prices: PriceList
 ) -> list[QueryRecord | None]:
     """``record_queries`` for a synchronous session, such as one in a writer thread."""
+    record_ids = meter_queries(session, usages, prices=prices)
+    return [
+        None if record_id is None else QueryRecord(id=record_id, **_record_values(usage))
+        for record_id, usage in zip(record_ids, usages, strict=True)
+    ]
+
+
+def meter_queries(
+    session: Session, usages: Sequence[QueryUsage], *, prices: PriceList
+) -> list[int | None]:
+    """Record and charge like ``record_queries_sync``; return only the new record ids.
+
+    Building ORM objects for the records cost about a quarter of the gateway
+    recorder's time, and the recorder only needs to know which usages were new.
+    """
     for usage in usages:
         if usage.occurred_at.tzinfo is None:
             raise ValueError(f"occurred_at must be aware UTC, got naive {usage.occurred_at!r}")
 
-    record_ids = _insert_records(session, usages)
-    results: list[QueryRecord | None] = []
+    on_sqlite = session.get_bind().dialect.name == "sqlite"
+    if on_sqlite:
+        record_ids = _insert_records_sqlite(session, usages)
+    else:
+        record_ids = _insert_records(session, usages)
+    results: list[int | None] = []
     seen: set[str] = set()
     billable: dict[str, list[tuple[int, QueryUsage]]] = {}
     for usage in usages:
@@ -84,7 +103,7 @@ def record_queries_sync(
             results.append(None)
             continue
         seen.add(usage.request_id)
-        results.append(QueryRecord(id=record_id, **_record_values(usage)))
+        results.append(record_id)
         if usage.billable:
             billable.setdefault(usage.account_id, []).append((record_id, usage))
 
@@ -105,6 +124,9 @@ def record_queries_sync(
                     "occurred_at": usage.occurred_at,
                 }
             )
+    if on_sqlite:
+        _insert_events_sqlite(session, events)
+        return results
     for start in range(0, len(events), INSERT_CHUNK_ROWS):
         session.execute(
             insert(cast(Table, UsageEvent.__table__)), events[start : start + INSERT_CHUNK_ROWS]
@@ -149,6 +171,81 @@ def _insert_records(session: Session, usages: Sequence[QueryUsage]) -> dict[str,
         for record_id, request_id in result.all():
             inserted[request_id] = int(record_id)
     return inserted
+
+
+# On SQLite the rows go to the driver's executemany with plain SQL built once
+# from the tables. Per row, SQLAlchemy's insertmanyvalues cost about 25 µs of
+# Python (bind processing, RETURNING rows) against about 5 µs this way, and
+# both the gateway's recorder and batch workers insert every query here.
+_RECORD_COLUMNS = tuple(
+    column.name for column in cast(Table, QueryRecord.__table__).columns if column.name != "id"
+)
+_EVENT_COLUMNS = (
+    "query_record_id",
+    "account_id",
+    "action",
+    "package_id",
+    "unit_price_li",
+    "occurred_at",
+)
+_INSERT_RECORD_SQL = (
+    f"INSERT INTO {QueryRecord.__tablename__} ({', '.join(_RECORD_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _RECORD_COLUMNS)}) "
+    "ON CONFLICT (request_id) DO NOTHING"
+)
+_INSERT_EVENT_SQL = (
+    f"INSERT INTO {UsageEvent.__tablename__} ({', '.join(_EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _EVENT_COLUMNS)})"
+)
+# The dialect's own processor, so times are stored exactly as the ORM stores them
+# (the plain type's processor would leave the format to the sqlite3 module).
+_SQLITE_DIALECT = sqlite.dialect()
+_SQLITE_TIME = UTCDateTime().dialect_impl(_SQLITE_DIALECT).bind_processor(_SQLITE_DIALECT)
+
+
+def _sqlite_time(value: datetime) -> Any:
+    return _SQLITE_TIME(value) if _SQLITE_TIME is not None else value
+
+
+def _insert_records_sqlite(session: Session, usages: Sequence[QueryUsage]) -> dict[str, int]:
+    """``_insert_records`` for SQLite through the driver's executemany.
+
+    The INSERT comes first, so the transaction becomes the writer before it
+    reads (a read first could not be upgraded once another process wrote).
+    While it is the writer no other connection inserts, so the rows it added
+    are exactly the newest ``rowcount`` ids.
+    """
+    connection = session.connection()
+    rows = [
+        tuple(
+            _sqlite_time(usage.occurred_at) if name == "occurred_at" else values[name]
+            for name in _RECORD_COLUMNS
+        )
+        for usage in usages
+        for values in (_record_values(usage),)
+    ]
+    added = connection.exec_driver_sql(_INSERT_RECORD_SQL, rows).rowcount
+    if added <= 0:
+        return {}
+    result = connection.exec_driver_sql(
+        f"SELECT id, request_id FROM {QueryRecord.__tablename__} "
+        f"WHERE id > (SELECT MAX(id) FROM {QueryRecord.__tablename__}) - ?",
+        (added,),
+    )
+    return {request_id: int(record_id) for record_id, request_id in result}
+
+
+def _insert_events_sqlite(session: Session, events: list[dict[str, Any]]) -> None:
+    if not events:
+        return
+    rows = [
+        tuple(
+            _sqlite_time(event[name]) if name == "occurred_at" else event[name]
+            for name in _EVENT_COLUMNS
+        )
+        for event in events
+    ]
+    session.connection().exec_driver_sql(_INSERT_EVENT_SQL, rows)
 
 
 def _claim_units(

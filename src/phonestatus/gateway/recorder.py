@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from phonestatus.accounts.access_keys import touch_access_key_sync
 from phonestatus.billing import PriceList, QueryUsage
-from phonestatus.billing.batching import record_queries_sync
+from phonestatus.billing.batching import meter_queries
 from phonestatus.billing.errors import QueryAlreadyRecorded
 from phonestatus.clock import Clock
 from phonestatus.storage.db import SQLITE_BEGIN_OPTION, begin_immediate
@@ -143,10 +143,10 @@ class QueryRecorder:
     def _write(
         self, session: Session, usages: list[QueryUsage], access_key_ids: list[str]
     ) -> list[bool]:
-        records = record_queries_sync(session, usages, prices=self._prices)
+        record_ids = meter_queries(session, usages, prices=self._prices)
         for access_key_id in access_key_ids:
             touch_access_key_sync(session, access_key_id, clock=self._clock)
-        return [record is not None for record in records]
+        return [record_id is not None for record_id in record_ids]
 
 
 def _settle(pending: _Pending, was_recorded: bool) -> None:
