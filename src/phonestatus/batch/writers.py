@@ -4,9 +4,8 @@ Both formats carry, per row: the source row number, the original cells, the
 canonical number, the status code and its Chinese label, the carrier and a
 reason or note. Every text cell passes ``protect_cell`` so no cell can start
 a formula. The XLSX file opens on a summary sheet with counts by status and by
-carrier. xlsxwriter's ``constant_memory`` mode flushes each row to disk. That
-works because every sheet is written top to bottom and the summary sheet is
-only filled at the end.
+carrier; ``batch.xlsx`` spools each sheet to disk as it is written, so the
+summary can be filled at the end while memory stays constant.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from phonestatus.batch.results import (
     status_label_zh,
 )
 from phonestatus.batch.safety import protect_cell
+from phonestatus.batch.xlsx import BOLD_STYLE, SheetWriter, StreamingWorkbook
 
 RESULT_HEADERS = (
     "号码 Number",
@@ -129,64 +129,53 @@ def write_xlsx(
     ``job_facts`` are (label, value) pairs shown at the top of the summary
     sheet. Rows beyond one sheet's capacity continue on further row sheets.
     """
-    import xlsxwriter
-
     summary = OutputSummary()
-    workbook = xlsxwriter.Workbook(
-        str(path), {"constant_memory": True, "strings_to_numbers": False}
-    )
-    try:
-        bold = workbook.add_format({"bold": True})
-        summary_sheet = workbook.add_worksheet(SUMMARY_SHEET_TITLE)
+    with StreamingWorkbook(path) as workbook:
+        summary_sheet = workbook.add_sheet(SUMMARY_SHEET_TITLE)
         header = layout.header()
-        row_sheets = _SheetSeries(workbook, RESULTS_SHEET_TITLE, header, bold)
+        row_sheets = _SheetSeries(workbook, RESULTS_SHEET_TITLE, header)
         status_sheets: dict[str, _SheetSeries] = {}
 
         for row in rows:
             summary.add(row)
-            cells = layout.cells(row)
+            cells = [protect_cell(cell) for cell in layout.cells(row)]
             row_sheets.append(cells)
             if sheet_per_status:
                 outcome = row.outcome
                 if outcome not in status_sheets:
                     title = f"{status_label_zh(outcome)} {outcome}"
-                    status_sheets[outcome] = _SheetSeries(workbook, title, header, bold)
+                    status_sheets[outcome] = _SheetSeries(workbook, title, header)
                 status_sheets[outcome].append(cells)
 
-        _fill_summary(summary_sheet, summary, job_facts, bold)
-    finally:
-        workbook.close()
+        _fill_summary(summary_sheet, summary, job_facts)
     return summary
 
 
 class _SheetSeries:
     """Rows spread over as many sheets as needed, each starting with the header."""
 
-    def __init__(self, workbook: Any, title: str, header: list[str], bold: Any) -> None:
+    def __init__(self, workbook: StreamingWorkbook, title: str, header: list[str]) -> None:
         self.workbook = workbook
         self.title = _sheet_title(title)
-        self.header = header
-        self.bold = bold
+        self.header = [protect_cell(cell) for cell in header]
         self.sheets = 0
-        self.sheet: Any = None
-        self.next_row = XLSX_MAX_DATA_ROWS + 1
+        self.sheet: SheetWriter | None = None
 
     def append(self, cells: list[str]) -> None:
-        if self.next_row > XLSX_MAX_DATA_ROWS:
-            self._start_sheet()
-        for column, cell in enumerate(cells):
-            if cell:
-                self.sheet.write_string(self.next_row, column, protect_cell(cell))
-        self.next_row += 1
+        """Write a row of cells that already passed ``protect_cell``."""
+        sheet = self.sheet
+        if sheet is None or sheet.rows > XLSX_MAX_DATA_ROWS:
+            sheet = self._start_sheet()
+        sheet.append(cells)
 
-    def _start_sheet(self) -> None:
+    def _start_sheet(self) -> SheetWriter:
         self.sheets += 1
         suffix = "" if self.sheets == 1 else f" {self.sheets}"
-        self.sheet = self.workbook.add_worksheet(_sheet_title(self.title, suffix))
-        for column, cell in enumerate(self.header):
-            self.sheet.write_string(0, column, protect_cell(cell), self.bold)
-        self.sheet.freeze_panes(1, 0)
-        self.next_row = 1
+        sheet = self.workbook.add_sheet(_sheet_title(self.title, suffix))
+        sheet.freeze_rows(1)
+        sheet.append(self.header, style=BOLD_STYLE)
+        self.sheet = sheet
+        return sheet
 
 
 def _sheet_title(title: str, suffix: str = "") -> str:
@@ -196,33 +185,32 @@ def _sheet_title(title: str, suffix: str = "") -> str:
 
 
 def _fill_summary(
-    sheet: Any, summary: OutputSummary, job_facts: Sequence[tuple[str, Any]], bold: Any
+    sheet: SheetWriter, summary: OutputSummary, job_facts: Sequence[tuple[str, Any]]
 ) -> None:
-    line = 0
+    sheet.set_width(0, 40)
+    sheet.set_width(1, 24)
 
     def put(label: str, value: Any, *, is_heading: bool = False) -> None:
-        nonlocal line
-        sheet.write_string(line, 0, protect_cell(label), bold if is_heading else None)
-        if isinstance(value, int):
-            sheet.write_number(line, 1, value)
+        style = BOLD_STYLE if is_heading else 0
+        if isinstance(value, int) and not isinstance(value, bool):
+            sheet.append([protect_cell(label), value], style=style)
         elif value is not None:
-            sheet.write_string(line, 1, protect_cell(str(value)))
-        line += 1
+            sheet.append([protect_cell(label), protect_cell(str(value))], style=style)
+        else:
+            sheet.append([protect_cell(label)], style=style)
 
     for label, value in job_facts:
         put(label, value)
     put("总行数 Rows", summary.rows)
     put("无效行 Invalid rows", summary.invalid_rows)
     put("重复行 Duplicate rows", summary.duplicate_rows)
-    line += 1
+    sheet.append([])
 
     put("按状态 By status", "行数 Rows", is_heading=True)
     for outcome, count in summary.by_status.most_common():
         put(f"{outcome} {status_label_zh(outcome)} ({status_label_en(outcome)})", count)
-    line += 1
+    sheet.append([])
 
     put("按运营商 By carrier", "行数 Rows", is_heading=True)
     for carrier, count in summary.by_carrier.most_common():
         put(f"{carrier} {carrier_label_zh(carrier)}", count)
-    sheet.set_column(0, 0, 40)
-    sheet.set_column(1, 1, 24)
