@@ -1,7 +1,7 @@
 """The batch worker: claim a chunk, query its numbers, commit results and billing together.
 
 Exactly-once billing rests on one transaction per chunk: the chunk's results,
-its state change from pending to done, one ``record_queries`` call for its numbers and
+its state change from pending to done, one ``meter_queries`` call for its numbers and
 the job's counters commit together or not at all. The state change is a
 guarded ``UPDATE ... WHERE state = 'pending'``, so a chunk that another
 worker finished first is rolled back without billing. A worker killed at any
@@ -60,7 +60,7 @@ from phonestatus.billing import (
     QueryUsage,
     account_block_reason,
 )
-from phonestatus.billing.batching import record_queries_sync
+from phonestatus.billing.batching import meter_queries
 from phonestatus.clock import Clock
 from phonestatus.detection import ProbeSubject, QueryEngine, QueryResult, Scene
 from phonestatus.logs import mask_number
@@ -361,7 +361,7 @@ class BatchWorker:
         results: Sequence[QueryResult],
         now: datetime,
     ) -> None:
-        # One record_queries call meters the whole chunk in a few statements.
+        # One meter_queries call meters the whole chunk in a few statements.
         usages = [
             QueryUsage(
                 account_id=claimed.account_id,
@@ -379,10 +379,10 @@ class BatchWorker:
             )
             for item, result in zip(claimed.numbers, results, strict=True)
         ]
-        records = record_queries_sync(session, usages, prices=self._prices)
-        for usage, record in zip(usages, records, strict=True):
-            if record is None:
-                # Unreachable while the chunk guard holds; record_queries never
+        record_ids = meter_queries(session, usages, prices=self._prices)
+        for usage, record_id in zip(usages, record_ids, strict=True):
+            if record_id is None:
+                # Unreachable while the chunk guard holds; meter_queries never
                 # charges a request id twice.
                 log.error("batch_row_already_recorded", request_id=usage.request_id)
 
