@@ -30,6 +30,26 @@ class TestMemoryNonceStore:
         clock.advance(timedelta(seconds=901))
         assert await store.claim("AK", "n1", window_seconds=900) is True
 
+    async def test_claim_reclaimed_nonce_survives_its_old_expiry(self) -> None:
+        clock = FrozenClock(datetime(2024, 1, 1, tzinfo=UTC))
+        store = MemoryNonceStore(clock=clock)
+        await store.claim("AK", "n1", window_seconds=900)
+        clock.advance(timedelta(seconds=901))
+        await store.claim("AK", "n1", window_seconds=900)
+        # The first claim's expiry passes again in the queue; the second claim must hold.
+        clock.advance(timedelta(seconds=10))
+        await store.claim("AK", "other", window_seconds=900)
+        assert await store.claim("AK", "n1", window_seconds=900) is False
+
+    async def test_claim_forgets_expired_nonces(self) -> None:
+        clock = FrozenClock(datetime(2024, 1, 1, tzinfo=UTC))
+        store = MemoryNonceStore(clock=clock)
+        for index in range(100):
+            await store.claim("AK", f"old-{index}", window_seconds=60)
+        clock.advance(timedelta(seconds=61))
+        await store.claim("AK", "new", window_seconds=60)
+        assert len(store._expiry) == 1
+
 
 def _claim_in_process(url: str, key: str, nonce: str, start: Any) -> bool:
     async def run() -> bool:

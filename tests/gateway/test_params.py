@@ -1,8 +1,17 @@
 from __future__ import annotations
 
-import pytest
+from urllib.parse import parse_qsl
 
-from phonestatus.gateway.params import ParameterEncodingError, body_is_form, parse_params
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from phonestatus.gateway.params import (
+    ParameterEncodingError,
+    body_is_form,
+    decode_pairs,
+    parse_params,
+)
 
 
 class TestParseParams:
@@ -66,3 +75,32 @@ class TestBodyIsForm:
         self, content_type: str | None, body: bytes, expected: bool
     ) -> None:
         assert body_is_form(content_type, body) is expected
+
+
+class TestDecodePairsMatchesParseQsl:
+    @given(
+        st.lists(
+            st.sampled_from([*"aZ09=&+%._~-;é ", "%2B", "%3D", "%26", "%E4%B8%AD", "%FF", "%4"]),
+            max_size=40,
+        ).map("".join)
+    )
+    def test_decode_pairs_equals_parse_qsl(self, raw: str) -> None:
+        try:
+            expected: list[tuple[str, str]] | None = parse_qsl(
+                raw, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=200
+            )
+        except (UnicodeDecodeError, ValueError):
+            expected = None
+        if expected is None:
+            with pytest.raises(ParameterEncodingError):
+                decode_pairs(raw)
+        else:
+            assert decode_pairs(raw) == expected
+
+    def test_decode_pairs_invalid_utf8_escape_raises(self) -> None:
+        with pytest.raises(ParameterEncodingError):
+            decode_pairs(b"Action=%FF")
+
+    def test_decode_pairs_too_many_fields_raises(self) -> None:
+        with pytest.raises(ParameterEncodingError, match="more than 200"):
+            decode_pairs("&".join(f"k{index}=v" for index in range(201)))

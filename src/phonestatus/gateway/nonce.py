@@ -8,6 +8,7 @@ Both stores fail closed: when the store fails, the request is rejected
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -15,8 +16,6 @@ import redis.asyncio as redis_asyncio
 from redis.exceptions import RedisError
 
 from phonestatus.clock import Clock
-
-_PRUNE_EVERY_CLAIMS = 1024
 
 
 class NonceStoreUnavailable(Exception):
@@ -35,33 +34,41 @@ class NonceStore(Protocol):
 
 
 class MemoryNonceStore:
-    """Nonces in this process only: correct for a single ``phonestatus serve`` worker."""
+    """Nonces in this process only: correct for a single ``phonestatus serve`` worker.
+
+    Every claim gets the same lifetime, so expiries arrive in claim order: a
+    queue in that order lets each claim drop the expired front entries,
+    instead of scanning every live nonce now and then.
+    """
 
     def __init__(self, *, clock: Clock) -> None:
         self._clock = clock
         self._expiry: dict[tuple[str, str], datetime] = {}
-        self._claims = 0
+        self._order: deque[tuple[datetime, tuple[str, str]]] = deque()
 
     async def claim(self, access_key_id: str, nonce: str, *, window_seconds: int) -> bool:
         now = self._clock.now()
-        self._claims += 1
-        if self._claims % _PRUNE_EVERY_CLAIMS == 0:
-            self._prune(now)
-
+        self._prune(now)
         key = (access_key_id, nonce)
         expiry = self._expiry.get(key)
         if expiry is not None and expiry > now:
             return False
-        self._expiry[key] = now + timedelta(seconds=window_seconds)
+        expiry = now + timedelta(seconds=window_seconds)
+        self._expiry[key] = expiry
+        self._order.append((expiry, key))
         return True
 
     def _prune(self, now: datetime) -> None:
-        expired = [key for key, expiry in self._expiry.items() if expiry <= now]
-        for key in expired:
-            del self._expiry[key]
+        order, entries = self._order, self._expiry
+        while order and order[0][0] <= now:
+            expiry, key = order.popleft()
+            # A key claimed again after it expired has a newer entry further back.
+            if entries.get(key) == expiry:
+                del entries[key]
 
     async def aclose(self) -> None:
         self._expiry.clear()
+        self._order.clear()
 
 
 class RedisNonceStore:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 MAX_BODY_BYTES = 64 * 1024
@@ -39,22 +39,37 @@ class RequestParams:
 def decode_pairs(raw: bytes | str) -> list[tuple[str, str]]:
     """Decode ``a=1&b=&c`` into pairs, treating ``+`` as a space and keeping blank values.
 
+    The result equals ``urllib.parse.parse_qsl(..., keep_blank_values=True)``
+    with strict UTF-8; components without ``%`` or ``+`` skip unquoting, which
+    is most of them and makes this several times faster on the gateway's path.
     Raises ``ParameterEncodingError`` when a decoded name or value is not UTF-8.
     """
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        return parse_qsl(
-            text,
-            keep_blank_values=True,
-            encoding="utf-8",
-            errors="strict",
-            max_num_fields=MAX_FIELDS,
-        )
     except UnicodeDecodeError as exc:
         raise ParameterEncodingError("parameters are not valid UTF-8 after decoding") from exc
-    except ValueError as exc:
-        # parse_qsl raises a plain ValueError when there are more than max_num_fields.
-        raise ParameterEncodingError(f"more than {MAX_FIELDS} parameters") from exc
+    if not text:
+        return []
+    if text.count("&") + 1 > MAX_FIELDS:
+        raise ParameterEncodingError(f"more than {MAX_FIELDS} parameters")
+    pairs: list[tuple[str, str]] = []
+    for part in text.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        pairs.append((_unquote_plus(name), _unquote_plus(value)))
+    return pairs
+
+
+def _unquote_plus(component: str) -> str:
+    if "+" in component:
+        component = component.replace("+", " ")
+    if "%" not in component:
+        return component
+    try:
+        return unquote(component, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise ParameterEncodingError("parameters are not valid UTF-8 after decoding") from exc
 
 
 def body_is_form(content_type: str | None, body: bytes) -> bool:

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from urllib.parse import quote
 
 from phonestatus.numbers.masks import sm3_hex
@@ -47,6 +48,12 @@ def percent_encode(value: str) -> str:
     # Most names and values are unreserved already; the check is far cheaper than quote.
     if _UNRESERVED.fullmatch(value):
         return value
+    return _quote_cached(value)
+
+
+@lru_cache(maxsize=4096)
+def _quote_cached(value: str) -> str:
+    # Values that need quoting repeat a lot (a Timestamp is shared by every call in its second).
     return quote(value, safe="")
 
 
@@ -76,7 +83,7 @@ def v1_string_to_sign(method: str, params: Mapping[str, str]) -> str:
 def v1_signature(string_to_sign: str, secret: str) -> str:
     """Return the Base64 HMAC-SHA1 of the string-to-sign keyed with ``secret + "&"``."""
     key = (secret + "&").encode()
-    digest = hmac.new(key, string_to_sign.encode(), hashlib.sha1).digest()
+    digest = hmac.digest(key, string_to_sign.encode(), "sha1")
     return base64.b64encode(digest).decode("ascii")
 
 
