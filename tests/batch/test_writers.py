@@ -7,7 +7,15 @@ import openpyxl
 import pytest
 
 from phonestatus.batch.results import NumberResult, ResultRow
-from phonestatus.batch.writers import OutputFormat, OutputLayout, write_csv, write_xlsx
+from phonestatus.batch.safety import protect_cell
+from phonestatus.batch.writers import (
+    OutputFormat,
+    OutputLayout,
+    OutputSummary,
+    RowFormatter,
+    write_csv,
+    write_xlsx,
+)
 
 NORMAL = NumberResult("OK", "NORMAL", "CMCC", billable=True, ported=False)
 SHUTDOWN_PORTED = NumberResult("OK", "SHUTDOWN", "CUCC", billable=True, ported=True)
@@ -38,6 +46,39 @@ class TestOutputFormat:
     def test_from_filename_unsupported(self) -> None:
         with pytest.raises(ValueError, match=r"out\.xls"):
             OutputFormat.from_filename("out.xls")
+
+
+# Rows whose cells need protection, repeats of one result with and without the duplicate mark.
+FORMULA_ROWS = [
+    ResultRow(8, ("=HYPERLINK(1)", "13800138000"), "13800138000", NORMAL),
+    ResultRow(9, ("+86", "-1", "@x"), "13800138000", NORMAL, duplicate=True),
+    ResultRow(10, ("\tx",), None, None, reason_code="NOT_A_NUMBER", reason_zh="=bad"),
+    ResultRow(11, ("ok", "13012345678"), "13012345678", SHUTDOWN_PORTED, duplicate=True),
+]
+
+
+class TestRowFormatter:
+    def test_cells_match_layout(self) -> None:
+        formatter = RowFormatter(LAYOUT)
+
+        for row in [*ROWS, *FORMULA_ROWS, *ROWS]:
+            expected = [protect_cell(cell) for cell in LAYOUT.cells(row)]
+            assert formatter.cells(row) == expected, f"row {row.row_number}"
+
+    def test_summary_matches_per_row_counts(self) -> None:
+        formatter = RowFormatter(LAYOUT)
+        expected = OutputSummary()
+
+        for row in [*ROWS, *FORMULA_ROWS, *ROWS]:
+            formatter.cells(row)
+            expected.add(row)
+
+        assert formatter.summary() == expected
+
+    def test_header_protected(self) -> None:
+        layout = OutputLayout(source_header=("=cmd", "手机号"), source_width=2)
+
+        assert RowFormatter(layout).header()[1] == "'=cmd"
 
 
 class TestWriteCsv:

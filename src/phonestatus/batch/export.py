@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from phonestatus.batch.intake import StoredRow, decode_block, decode_chunk_numbers
+from phonestatus.batch.intake import StoredRow, chunk_number_keys, decode_lists
 from phonestatus.batch.models import BatchChunk, BatchJob, BatchRowBlock, ChunkState
 from phonestatus.batch.numbertable import NumberTable
 from phonestatus.batch.results import NumberResult, ResultRow
@@ -27,7 +28,7 @@ from phonestatus.batch.writers import (
     write_xlsx,
 )
 
-CHUNKS_PER_FETCH = 100
+CHUNKS_PER_FETCH = 10
 BLOCKS_PER_FETCH = 50
 
 
@@ -46,6 +47,24 @@ class ResultIndex:
             self._ids[result] = result_id
             self._results.append(result)
         self._table.add(int(number), result_id)
+
+    def add_chunk(self, numbers: str, results: list[list[Any]]) -> None:
+        """Add a stored chunk: its numbers text and its ``NumberResult.to_list`` values."""
+        ids_by_values: dict[tuple[Any, ...], int] = {}
+        add = self._table.add
+        for key, values in zip(chunk_number_keys(numbers), results, strict=True):
+            # A chunk has only a few distinct results, so each is parsed once.
+            stored = tuple(values)
+            result_id = ids_by_values.get(stored)
+            if result_id is None:
+                result = NumberResult.from_list(values)
+                result_id = self._ids.get(result)
+                if result_id is None:
+                    result_id = len(self._results)
+                    self._ids[result] = result_id
+                    self._results.append(result)
+                ids_by_values[stored] = result_id
+            add(key, result_id)
 
     def get(self, number: str) -> NumberResult | None:
         result_id = self._table.get(int(number))
@@ -78,8 +97,7 @@ async def load_result_index(
             return index
         for chunk_no, numbers, results in rows:
             last_chunk = chunk_no
-            for item, values in zip(decode_chunk_numbers(numbers), results, strict=True):
-                index.add(item.number, NumberResult.from_list(values))
+            index.add_chunk(numbers, results)
 
 
 def result_row(stored: StoredRow, index: ResultIndex) -> ResultRow:
@@ -118,10 +136,22 @@ async def export_job(
         return future.result()
 
     def rows() -> Iterator[ResultRow]:
+        find = index.get
         for first_block in range(0, job.block_count, BLOCKS_PER_FETCH):
             for payload in fetch(first_block):
-                for stored in decode_block(payload):
-                    yield result_row(stored, index)
+                # The stored lists go straight into result rows: no StoredRow per row.
+                for row_number, cells, number, duplicate, reason_code, reason_zh in decode_lists(
+                    payload
+                ):
+                    yield ResultRow(
+                        row_number,
+                        tuple(cells),
+                        number,
+                        None if number is None else find(number),
+                        bool(duplicate),
+                        reason_code,
+                        reason_zh,
+                    )
 
     if output_format is OutputFormat.CSV:
         return await asyncio.to_thread(write_csv, path, layout, rows())

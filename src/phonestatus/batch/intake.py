@@ -53,12 +53,23 @@ class StoredRow:
 
 
 def encode_block(rows: list[StoredRow]) -> bytes:
-    text = json.dumps([row.to_list() for row in rows], ensure_ascii=False, separators=(",", ":"))
+    return encode_lists([row.to_list() for row in rows])
+
+
+def encode_lists(rows: list[list[Any]]) -> bytes:
+    """Encode rows given as ``StoredRow.to_list`` values (cells may be a tuple)."""
+    text = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
     return zlib.compress(text.encode(), COMPRESSION_LEVEL)
 
 
 def decode_block(payload: bytes) -> list[StoredRow]:
-    return [StoredRow.from_list(values) for values in json.loads(zlib.decompress(payload))]
+    return [StoredRow.from_list(values) for values in decode_lists(payload)]
+
+
+def decode_lists(payload: bytes) -> list[list[Any]]:
+    """Return a block's rows as the lists ``StoredRow.to_list`` made."""
+    rows: list[list[Any]] = json.loads(zlib.decompress(payload))
+    return rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +90,11 @@ def decode_chunk_numbers(text: str) -> list[ChunkNumber]:
         number, row_number = line.split(" ")
         items.append(ChunkNumber(number, int(row_number)))
     return items
+
+
+def chunk_number_keys(text: str) -> list[int]:
+    """Return the numbers of an encoded chunk as integers, in order."""
+    return [int(line[: line.index(" ")]) for line in text.split("\n")]
 
 
 @dataclass
@@ -108,14 +124,15 @@ class Intake:
         self.chunk_size = chunk_size
         self.counts = IntakeCounts(source_width=len(source.header or ()))
         self._seen = NumberTable()
-        self._rows: list[StoredRow] = []
-        self._chunk: list[ChunkNumber] = []
+        # Rows and chunk lines in their stored form, so no object is built per row.
+        self._rows: list[list[Any]] = []
+        self._chunk: list[str] = []
 
     def batches(self, *, blocks_per_batch: int = 20) -> Iterator[IntakeBatch]:
         """Yield batches of encoded blocks and chunks until the source is exhausted."""
         batch = IntakeBatch()
         for row in self.source.rows:
-            self._add(self.classify(row), batch)
+            self._add(self._classify(row), batch)
             if len(batch.blocks) >= blocks_per_batch:
                 yield batch
                 batch = IntakeBatch()
@@ -125,44 +142,49 @@ class Intake:
             yield batch
 
     def classify(self, row: SourceRow) -> StoredRow:
+        return StoredRow.from_list(self._classify(row))
+
+    def _classify(self, row: SourceRow) -> list[Any]:
+        """Return the row as ``StoredRow.to_list`` values (the cells stay a tuple)."""
         try:
             number = parse_mobile(row.value).digits
         except NumberParseError as exc:
-            return StoredRow(
-                row.row_number, row.cells, None, False, exc.reason.value, exc.message_zh
-            )
+            return [row.row_number, row.cells, None, 0, exc.reason.value, exc.message_zh]
 
         duplicate = not self._seen.add(int(number))
-        return StoredRow(row.row_number, row.cells, number, duplicate, None, None)
+        return [row.row_number, row.cells, number, int(duplicate), None, None]
 
-    def _add(self, row: StoredRow, batch: IntakeBatch) -> None:
+    def _add(self, values: list[Any], batch: IntakeBatch) -> None:
+        row_number, cells, number, duplicate = values[:4]
         counts = self.counts
         counts.total_rows += 1
-        counts.source_width = max(counts.source_width, len(row.cells))
-        if row.number is None:
+        if len(cells) > counts.source_width:
+            counts.source_width = len(cells)
+        if number is None:
             counts.invalid_rows += 1
-        elif row.duplicate:
+        elif duplicate:
             counts.duplicate_rows += 1
         else:
             counts.distinct_numbers += 1
-            self._chunk.append(ChunkNumber(row.number, row.row_number))
+            self._chunk.append(f"{number} {row_number}")
             if len(self._chunk) >= self.chunk_size:
                 self._flush_chunk(batch)
 
-        self._rows.append(row)
+        self._rows.append(values)
         if len(self._rows) >= ROWS_PER_BLOCK:
             self._flush_block(batch)
 
     def _flush_block(self, batch: IntakeBatch) -> None:
         if not self._rows:
             return
-        batch.blocks.append((self.counts.block_count, len(self._rows), encode_block(self._rows)))
+        batch.blocks.append((self.counts.block_count, len(self._rows), encode_lists(self._rows)))
         self.counts.block_count += 1
         self._rows = []
 
     def _flush_chunk(self, batch: IntakeBatch) -> None:
         if not self._chunk:
             return
-        batch.chunks.append((self.counts.chunk_count, encode_chunk_numbers(self._chunk)))
+        # The lines encode_chunk_numbers writes: "<number> <row number>".
+        batch.chunks.append((self.counts.chunk_count, "\n".join(self._chunk)))
         self.counts.chunk_count += 1
         self._chunk = []

@@ -34,7 +34,7 @@ from phonestatus.batch.errors import (
     UndecodableFile,
     UnsupportedFormat,
 )
-from phonestatus.batch.safety import unprotect_cell
+from phonestatus.batch.safety import PROTECTIVE_PREFIX, unprotect_cell
 from phonestatus.batch.writers import RESULTS_SHEET_TITLE
 
 if TYPE_CHECKING:
@@ -344,8 +344,13 @@ def _data_rows(
     if not has_header:
         rest = _chain_one(first, rest)
     for row_number, raw_cells in rest:
-        cells = tuple(map(unprotect_cell, raw_cells))
-        if not "".join(cells).strip():
+        joined = "".join(raw_cells)
+        cells = raw_cells
+        # Only a cell starting with an apostrophe can change, so most rows skip the map.
+        if PROTECTIVE_PREFIX in joined:
+            cells = tuple(map(unprotect_cell, raw_cells))
+            joined = "".join(cells)
+        if not joined.strip():
             continue
         count += 1
         if count > max_rows:

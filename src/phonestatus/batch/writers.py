@@ -24,7 +24,7 @@ from phonestatus.batch.results import (
     status_label_en,
     status_label_zh,
 )
-from phonestatus.batch.safety import protect_cell
+from phonestatus.batch.safety import FORMULA_TRIGGERS, protect_cell
 from phonestatus.batch.xlsx import BOLD_STYLE, SheetWriter, StreamingWorkbook
 
 RESULT_HEADERS = (
@@ -37,6 +37,8 @@ RESULT_HEADERS = (
 ROW_NUMBER_HEADER = "行号 Row"
 SUMMARY_SHEET_TITLE = "汇总 Summary"
 RESULTS_SHEET_TITLE = "结果 Results"
+# First characters that make protect_cell act; a set lookup skips the call for most cells.
+_TRIGGER_FIRST = frozenset(FORMULA_TRIGGERS)
 # Excel's hard limit is 1,048,576 rows per sheet; the header takes one.
 XLSX_MAX_DATA_ROWS = 1_048_575
 
@@ -66,15 +68,23 @@ class OutputSummary:
     by_status: Counter[str] = field(default_factory=Counter)
     by_carrier: Counter[str] = field(default_factory=Counter)
 
-    def add(self, row: ResultRow) -> None:
-        self.rows += 1
-        self.by_status[row.outcome] += 1
+    def add(self, row: ResultRow, count: int = 1) -> None:
+        """Count ``count`` rows that read like ``row``."""
+        self.rows += count
+        self.by_status[row.outcome] += count
         if row.number is None:
-            self.invalid_rows += 1
+            self.invalid_rows += count
         if row.duplicate:
-            self.duplicate_rows += 1
+            self.duplicate_rows += count
         if row.carrier:
-            self.by_carrier[row.carrier] += 1
+            self.by_carrier[row.carrier] += count
+
+    def add_counts(self, other: OutputSummary) -> None:
+        self.rows += other.rows
+        self.invalid_rows += other.invalid_rows
+        self.duplicate_rows += other.duplicate_rows
+        self.by_status.update(other.by_status)
+        self.by_carrier.update(other.by_carrier)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +114,66 @@ class OutputLayout:
         ]
 
 
+class RowFormatter:
+    """Turn result rows into protected output cells, counting them for the summary.
+
+    ``OutputLayout.cells`` spells out one row. Here the five result cells are
+    built once per distinct (result, duplicate) pair, because a file has
+    millions of rows but only a few dozen such pairs, and the rows are counted
+    per pair. Invalid rows, whose reason text varies, take the plain path.
+    """
+
+    def __init__(self, layout: OutputLayout) -> None:
+        self.layout = layout
+        self._tails: dict[tuple[int, bool], tuple[str, ...]] = {}
+        self._samples: dict[tuple[int, bool], ResultRow] = {}
+        self._counts: Counter[tuple[int, bool]] = Counter()
+        self._invalid = OutputSummary()
+
+    def header(self) -> list[str]:
+        return [protect_cell(cell) for cell in self.layout.header()]
+
+    def cells(self, row: ResultRow) -> list[str]:
+        """Return the row's output cells, each passed through ``protect_cell``."""
+        if row.number is None:
+            self._invalid.add(row)
+            return [protect_cell(cell) for cell in self.layout.cells(row)]
+
+        # Keyed by identity: hashing the result per row costs more than the lookup
+        # saves. Equal results in separate objects only get separate entries, and
+        # the sample row keeps each keyed object alive, so no id is reused.
+        key = (id(row.result), row.duplicate)
+        tail = self._tails.get(key)
+        if tail is None:
+            tail = tuple(protect_cell(cell) for cell in self.layout.cells(row)[-4:])
+            self._tails[key] = tail
+            self._samples[key] = row
+        self._counts[key] += 1
+        original = [
+            protect_cell(cell) if cell[:1] in _TRIGGER_FIRST else cell for cell in row.cells
+        ]
+        missing = self.layout.source_width - len(original)
+        if missing > 0:
+            original += [""] * missing
+        return [str(row.row_number), *original, row.number, *tail]
+
+    def summary(self) -> OutputSummary:
+        """Return the counts of every row formatted so far."""
+        summary = OutputSummary()
+        summary.add_counts(self._invalid)
+        for key, count in self._counts.items():
+            summary.add(self._samples[key], count)
+        return summary
+
+
 def write_csv(path: Path, layout: OutputLayout, rows: Iterable[ResultRow]) -> OutputSummary:
     """Write a CSV file in UTF-8 with a BOM, so Excel shows Chinese text correctly."""
-    summary = OutputSummary()
+    formatter = RowFormatter(layout)
     with path.open("w", encoding="utf-8-sig", newline="") as stream:
         writer = csv.writer(stream)
-        writer.writerow([protect_cell(cell) for cell in layout.header()])
-        for row in rows:
-            summary.add(row)
-            writer.writerow([protect_cell(cell) for cell in layout.cells(row)])
-    return summary
+        writer.writerow(formatter.header())
+        writer.writerows(map(formatter.cells, rows))
+    return formatter.summary()
 
 
 def write_xlsx(
@@ -129,16 +189,15 @@ def write_xlsx(
     ``job_facts`` are (label, value) pairs shown at the top of the summary
     sheet. Rows beyond one sheet's capacity continue on further row sheets.
     """
-    summary = OutputSummary()
+    formatter = RowFormatter(layout)
     with StreamingWorkbook(path) as workbook:
         summary_sheet = workbook.add_sheet(SUMMARY_SHEET_TITLE)
-        header = layout.header()
+        header = formatter.header()
         row_sheets = _SheetSeries(workbook, RESULTS_SHEET_TITLE, header)
         status_sheets: dict[str, _SheetSeries] = {}
 
         for row in rows:
-            summary.add(row)
-            cells = [protect_cell(cell) for cell in layout.cells(row)]
+            cells = formatter.cells(row)
             row_sheets.append(cells)
             if sheet_per_status:
                 outcome = row.outcome
@@ -147,6 +206,7 @@ def write_xlsx(
                     status_sheets[outcome] = _SheetSeries(workbook, title, header)
                 status_sheets[outcome].append(cells)
 
+        summary = formatter.summary()
         _fill_summary(summary_sheet, summary, job_facts)
     return summary
 
@@ -157,7 +217,7 @@ class _SheetSeries:
     def __init__(self, workbook: StreamingWorkbook, title: str, header: list[str]) -> None:
         self.workbook = workbook
         self.title = _sheet_title(title)
-        self.header = [protect_cell(cell) for cell in header]
+        self.header = header
         self.sheets = 0
         self.sheet: SheetWriter | None = None
 
