@@ -5,5 +5,5 @@ from phonestatus.logs import configure_logging
 from phonestatus.settings import LogFormat, Settings
 
 settings = Settings()
-configure_logging(json=settings.log_format is LogFormat.JSON, cache_loggers=True)
+configure_logging(json=settings.log_format is LogFormat.JSON, cache_loggers=True, background=True)
 application = create_app(settings)
