@@ -52,3 +52,14 @@ class TestNumberTable:
     def test_add_rejects_large_value(self) -> None:
         with pytest.raises(ValueError, match="65535"):
             NumberTable().add(13800138000, 65536)
+
+    def test_sized_table_never_grows(self) -> None:
+        count = 20_000
+        table = NumberTable(count * 2)
+        slots = len(table._keys)
+
+        for key in range(13900000000, 13900000000 + count):
+            table.add(key)
+
+        assert len(table._keys) == slots
+        assert len(table) == count

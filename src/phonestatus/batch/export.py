@@ -35,8 +35,9 @@ BLOCKS_PER_FETCH = 50
 class ResultIndex:
     """Answered numbers of one job and their results, looked up by number."""
 
-    def __init__(self) -> None:
-        self._table = NumberTable()
+    def __init__(self, expected_numbers: int = 0) -> None:
+        # Sized up front, the table never grows, so it never holds two copies at once.
+        self._table = NumberTable(expected_numbers * 2)
         self._results: list[NumberResult] = []
         self._ids: dict[NumberResult, int] = {}
 
@@ -75,9 +76,9 @@ class ResultIndex:
 
 
 async def load_result_index(
-    session_factory: async_sessionmaker[AsyncSession], job_id: str
+    session_factory: async_sessionmaker[AsyncSession], job_id: str, *, expected_numbers: int = 0
 ) -> ResultIndex:
-    index = ResultIndex()
+    index = ResultIndex(expected_numbers)
     last_chunk = -1
     while True:
         async with session_factory() as session:
@@ -122,7 +123,7 @@ async def export_job(
     sheet_per_status: bool = False,
 ) -> OutputSummary:
     """Write the job's result file to ``path``; rows not yet answered read NOT_QUERIED."""
-    index = await load_result_index(session_factory, job.id)
+    index = await load_result_index(session_factory, job.id, expected_numbers=job.distinct_numbers)
     loop = asyncio.get_running_loop()
     layout = OutputLayout(
         source_header=tuple(job.source_header) if job.source_header else None,

@@ -31,8 +31,9 @@ class NumberTable:
         self._count = 0
 
     def _allocate(self, size: int) -> None:
-        self._keys = array("q", bytes(8 * size))
-        self._values = array("H", bytes(2 * size))
+        # Repeating a one-item array builds no temporary bytes object of the full size.
+        self._keys = array("q", [0]) * size
+        self._values = array("H", [0]) * size
         self._mask = size - 1
         self._shift = 64 - size.bit_length() + 1
 
