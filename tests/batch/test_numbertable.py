@@ -55,7 +55,7 @@ class TestNumberTable:
 
     def test_sized_table_never_grows(self) -> None:
         count = 20_000
-        table = NumberTable(count * 2)
+        table = NumberTable(NumberTable.capacity_for(count))
         slots = len(table._keys)
 
         for key in range(13900000000, 13900000000 + count):

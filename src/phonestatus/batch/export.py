@@ -37,7 +37,7 @@ class ResultIndex:
 
     def __init__(self, expected_numbers: int = 0) -> None:
         # Sized up front, the table never grows, so it never holds two copies at once.
-        self._table = NumberTable(expected_numbers * 2)
+        self._table = NumberTable(NumberTable.capacity_for(expected_numbers))
         self._results: list[NumberResult] = []
         self._ids: dict[NumberResult, int] = {}
 

@@ -5,7 +5,7 @@ are never queried. A number seen before is marked duplicate and joins no
 chunk, so it is queried and billed once however often it appears.
 
 Memory: the table of numbers seen so far is the only part that grows with
-the file, about 20 bytes per distinct number (see ``NumberTable``).
+the file, 15 to 30 bytes per distinct number (see ``NumberTable``).
 """
 
 from __future__ import annotations
