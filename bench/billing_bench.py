@@ -10,8 +10,8 @@ database, one after the other, and drives both with the load generator of
 keep-alive connections), in two modes:
 
 - ``on``: the application as shipped (the gateway's recorder meters each
-  committed group with one ``record_queries`` call);
-- ``off``: ``record_queries`` is replaced by a function that does nothing, so a
+  committed group with one ``meter_queries`` call);
+- ``off``: ``meter_queries`` is replaced by a function that does nothing, so a
   call writes no query record and no charge. Everything else, including the
   commit that updates the AccessKey's last use, stays.
 
@@ -178,24 +178,32 @@ async def main(args: argparse.Namespace) -> None:
 
 def metering_off_app() -> Any:
     """Build the application with metering replaced by a no-op (uvicorn ``--factory``)."""
-    from phonestatus.app import create_app
     from phonestatus.gateway import recorder
-    from phonestatus.settings import Settings
 
-    async def record_nothing(session: Any, usages: Any, *, prices: PriceList) -> list[object]:
-        # Any non-None entry tells the recorder the usage counts as recorded.
-        return [object() for _ in usages]
+    def record_nothing(session: Any, usages: Any, *, prices: PriceList) -> list[int | None]:
+        # Any non-None id tells the recorder the usage counts as recorded.
+        return [0 for _ in usages]
 
-    # The recorder imports record_queries by name, so it is replaced where it is used.
-    recorder.record_queries = record_nothing  # type: ignore[assignment]
-    return create_app(Settings())
+    # The recorder imports meter_queries by name, so it is replaced where it is used.
+    recorder.meter_queries = record_nothing  # type: ignore[assignment]
+    return _serve_app()
+
+
+def _serve_app() -> Any:
+    """Build the application as ``phonestatus serve`` does, logging set up the same way."""
+    from phonestatus.app import create_app
+    from phonestatus.logs import configure_logging
+    from phonestatus.settings import LogFormat, Settings
+
+    settings = Settings()
+    configure_logging(
+        json=settings.log_format is LogFormat.JSON, cache_loggers=True, background=True
+    )
+    return create_app(settings)
 
 
 def metering_on_app() -> Any:
-    from phonestatus.app import create_app
-    from phonestatus.settings import Settings
-
-    return create_app(Settings())
+    return _serve_app()
 
 
 def _start_app(factory: str, env: dict[str, str], workers: int) -> tuple[Any, int]:

@@ -1,7 +1,7 @@
 """Gateway throughput: signed ForReal calls/s through the whole stack vs a bare Starlette endpoint.
 
 Run: .venv/bin/python bench/gateway_bench.py [--workers 1] [--clients 2] [--connections 32]
-     [--seconds 10] [--database-url postgresql://...] [--redis-url redis://...]
+     [--seconds 10] [--rounds 1] [--database-url postgresql://...] [--redis-url redis://...]
 
 Both servers run under uvicorn on 127.0.0.1 with the same worker count, in the
 same run:
@@ -274,6 +274,12 @@ def run_load(
     }
 
 
+def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Return the run with the median calls/s (the lower middle one for an even count)."""
+    ordered = sorted(runs, key=lambda run: run["calls_per_second"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -286,6 +292,13 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, default=60_000, help="requests signed per client")
     parser.add_argument("--database-url", help="PostgreSQL URL; SQLite in a temp dir by default")
     parser.add_argument("--redis-url", help="Redis URL for nonces and rate limits")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure both servers this many times, alternating which goes first; "
+        "the ratio is that of the medians",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
@@ -323,12 +336,21 @@ def main() -> None:
                 "seconds": args.seconds,
                 "per_client": args.per_client,
             }
-            bare_result = run_load(bare_port, credentials, **load)
-            full_result = run_load(full_port, credentials, **load)
+            bare_runs: list[dict[str, float]] = []
+            full_runs: list[dict[str, float]] = []
+            for round_index in range(args.rounds):
+                # Alternate the order, so drift in machine load falls on both alike.
+                order = [(bare_port, bare_runs), (full_port, full_runs)]
+                if round_index % 2:
+                    order.reverse()
+                for port, runs in order:
+                    runs.append(run_load(port, credentials, **load))
         finally:
             stop(full)
             stop(bare)
 
+    bare_result = _median_run(bare_runs)
+    full_result = _median_run(full_runs)
     ratio = full_result["calls_per_second"] / max(bare_result["calls_per_second"], 1e-9)
     report = {
         "workers": args.workers,
@@ -336,8 +358,11 @@ def main() -> None:
         "connections_per_client": args.connections,
         "database": "postgresql" if args.database_url else "sqlite",
         "redis": bool(args.redis_url),
+        "rounds": args.rounds,
         "bare": bare_result,
         "gateway": full_result,
+        "bare_runs": [run["calls_per_second"] for run in bare_runs],
+        "gateway_runs": [run["calls_per_second"] for run in full_runs],
         "ratio": round(ratio, 3),
     }
     if args.json:
@@ -351,6 +376,9 @@ def main() -> None:
         f"phonestatus    : {full_result['calls_per_second']:9.1f} calls/s "
         f"(errors {full_result['errors']})"
     )
+    if args.rounds > 1:
+        print(f"bare runs      : {', '.join(f'{run:.1f}' for run in report['bare_runs'])}")
+        print(f"gateway runs   : {', '.join(f'{run:.1f}' for run in report['gateway_runs'])}")
     print(f"ratio          : {ratio:.3f} (goal >= 0.5)")
 
 

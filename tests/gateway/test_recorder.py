@@ -4,8 +4,15 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
+
+from phonestatus.accounts.access_keys import TOUCH_INTERVAL
+from phonestatus.accounts.models import AccessKey
 from phonestatus.billing import QueryUsage
 from phonestatus.billing.errors import QueryAlreadyRecorded
+from phonestatus.clock import FrozenClock
+from phonestatus.gateway.recorder import QueryRecorder
+from phonestatus.storage.db import create_sync_engine
 
 from .conftest import GatewayHarness
 
@@ -68,3 +75,39 @@ class TestQueryRecorder:
         await recorder.aclose()
         await recorder.record(usage(tenant.account_id), access_key_id=tenant.signer.access_key_id)
         assert len(await gateway.records(tenant.account_id)) == 1
+
+    async def test_record_touches_access_key_once_per_interval(
+        self, gateway: GatewayHarness
+    ) -> None:
+        tenant = await gateway.provision()
+        services = gateway.services
+        clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+        recorder = QueryRecorder(
+            session_factory=services.session_factory,
+            prices=services.prices,
+            clock=clock,
+            sync_engine=create_sync_engine(services.settings.sqlalchemy_url),
+        )
+        key = tenant.signer.access_key_id
+
+        async def last_used() -> datetime | None:
+            async with services.session_factory() as session:
+                return await session.scalar(
+                    sa.select(AccessKey.last_used_at).where(AccessKey.id == key)
+                )
+
+        try:
+            await recorder.record(usage(tenant.account_id), access_key_id=key)
+            first = await last_used()
+            clock.advance(TOUCH_INTERVAL / 2)
+            await recorder.record(usage(tenant.account_id), access_key_id=key)
+            unchanged = await last_used()
+            clock.advance(TOUCH_INTERVAL)
+            await recorder.record(usage(tenant.account_id), access_key_id=key)
+            latest = await last_used()
+        finally:
+            await recorder.aclose()
+
+        assert first is not None
+        assert unchanged == first
+        assert latest == clock.now()

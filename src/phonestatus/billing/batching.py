@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Table, bindparam, exists, insert, select, text, update
+from sqlalchemy import BigInteger, Table, bindparam, exists, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -25,8 +25,7 @@ from phonestatus.billing.models import Package, QueryRecord, UsageEvent
 from phonestatus.billing.prices import PriceList
 from phonestatus.storage.db import UTCDateTime
 
-# Rows per multi-row INSERT; 12 columns x 500 rows stays far below SQLite's
-# limit of 32,766 bound parameters.
+# Rows per INSERT statement on PostgreSQL (one array parameter per column).
 INSERT_CHUNK_ROWS = 500
 
 # Take up to :wanted units from the usable package that expires first. The row
@@ -93,7 +92,7 @@ def meter_queries(
     if on_sqlite:
         record_ids = _insert_records_sqlite(session, usages)
     else:
-        record_ids = _insert_records(session, usages)
+        record_ids = _insert_records_postgresql(session, usages)
     results: list[int | None] = []
     seen: set[str] = set()
     billable: dict[str, list[tuple[int, QueryUsage]]] = {}
@@ -126,11 +125,8 @@ def meter_queries(
             )
     if on_sqlite:
         _insert_events_sqlite(session, events)
-        return results
-    for start in range(0, len(events), INSERT_CHUNK_ROWS):
-        session.execute(
-            insert(cast(Table, UsageEvent.__table__)), events[start : start + INSERT_CHUNK_ROWS]
-        )
+    else:
+        _insert_events_postgresql(session, events)
     return results
 
 
@@ -151,36 +147,28 @@ def _record_values(usage: QueryUsage) -> dict[str, Any]:
     }
 
 
-def _insert_records(session: Session, usages: Sequence[QueryUsage]) -> dict[str, int]:
-    """Insert the records, skipping known request ids; return request id -> new record id."""
-    dialect = session.get_bind().dialect.name
-    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    rows = [_record_values(usage) for usage in usages]
-    # A Core statement run with a list of rows compiles once and is cached;
-    # SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues"). Building
-    # .values(rows) instead compiled a new statement for every group.
-    table = cast(Table, QueryRecord.__table__)
-    statement = (
-        dialect_insert(table)
-        .on_conflict_do_nothing(index_elements=["request_id"])
-        .returning(table.c.id, table.c.request_id)
+# On PostgreSQL a group is one INSERT ... SELECT FROM unnest(...) per table: one
+# array parameter per column, so the statement and its round trip stay the
+# same whatever the group size, and the per-row work is building the arrays.
+def _unnest_insert(table: Table, columns: Sequence[str], suffix: str = "") -> Any:
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    arrays = ", ".join(
+        f"CAST(:{name} AS {table.c[name].type.compile(dialect=dialect)}[])" for name in columns
     )
-    inserted: dict[str, int] = {}
-    for start in range(0, len(rows), INSERT_CHUNK_ROWS):
-        result = session.execute(statement, rows[start : start + INSERT_CHUNK_ROWS])
-        for record_id, request_id in result.all():
-            inserted[request_id] = int(record_id)
-    return inserted
+    statement = text(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}){suffix}"
+    )
+    return statement.bindparams(
+        *(bindparam(name, type_=postgresql.ARRAY(table.c[name].type)) for name in columns)
+    )
 
 
-# On SQLite the rows go to the driver's executemany with plain SQL built once
-# from the tables. Per row, SQLAlchemy's insertmanyvalues cost about 25 µs of
-# Python (bind processing, RETURNING rows) against about 5 µs this way, and
-# both the gateway's recorder and batch workers insert every query here.
-_RECORD_COLUMNS = tuple(
-    column.name for column in cast(Table, QueryRecord.__table__).columns if column.name != "id"
+_RECORD_TABLE = cast(Table, QueryRecord.__table__)
+_EVENT_TABLE = cast(Table, UsageEvent.__table__)
+_RECORD_VALUE_COLUMNS = tuple(
+    column.name for column in _RECORD_TABLE.columns if column.name != "id"
 )
-_EVENT_COLUMNS = (
+_EVENT_VALUE_COLUMNS = (
     "query_record_id",
     "account_id",
     "action",
@@ -188,14 +176,48 @@ _EVENT_COLUMNS = (
     "unit_price_li",
     "occurred_at",
 )
+_INSERT_RECORDS_POSTGRESQL = _unnest_insert(
+    _RECORD_TABLE,
+    _RECORD_VALUE_COLUMNS,
+    " ON CONFLICT (request_id) DO NOTHING RETURNING id, request_id",
+)
+_INSERT_EVENTS_POSTGRESQL = _unnest_insert(_EVENT_TABLE, _EVENT_VALUE_COLUMNS)
+
+
+def _columns(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in rows] for name in names}
+
+
+def _insert_records_postgresql(session: Session, usages: Sequence[QueryUsage]) -> dict[str, int]:
+    """Insert the records, skipping known request ids; return request id -> new record id."""
+    rows = [_record_values(usage) for usage in usages]
+    inserted: dict[str, int] = {}
+    for start in range(0, len(rows), INSERT_CHUNK_ROWS):
+        chunk = rows[start : start + INSERT_CHUNK_ROWS]
+        result = session.execute(_INSERT_RECORDS_POSTGRESQL, _columns(chunk, _RECORD_VALUE_COLUMNS))
+        for record_id, request_id in result.all():
+            inserted[request_id] = int(record_id)
+    return inserted
+
+
+def _insert_events_postgresql(session: Session, events: list[dict[str, Any]]) -> None:
+    for start in range(0, len(events), INSERT_CHUNK_ROWS):
+        chunk = events[start : start + INSERT_CHUNK_ROWS]
+        session.execute(_INSERT_EVENTS_POSTGRESQL, _columns(chunk, _EVENT_VALUE_COLUMNS))
+
+
+# On SQLite the rows go to the driver's executemany with plain SQL built once
+# from the tables. Per row, SQLAlchemy's insertmanyvalues cost about 25 µs of
+# Python (bind processing, RETURNING rows) against about 5 µs this way, and
+# both the gateway's recorder and batch workers insert every query here.
 _INSERT_RECORD_SQL = (
-    f"INSERT INTO {QueryRecord.__tablename__} ({', '.join(_RECORD_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _RECORD_COLUMNS)}) "
+    f"INSERT INTO {QueryRecord.__tablename__} ({', '.join(_RECORD_VALUE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _RECORD_VALUE_COLUMNS)}) "
     "ON CONFLICT (request_id) DO NOTHING"
 )
 _INSERT_EVENT_SQL = (
-    f"INSERT INTO {UsageEvent.__tablename__} ({', '.join(_EVENT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _EVENT_COLUMNS)})"
+    f"INSERT INTO {UsageEvent.__tablename__} ({', '.join(_EVENT_VALUE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _EVENT_VALUE_COLUMNS)})"
 )
 # The dialect's own processor, so times are stored exactly as the ORM stores them
 # (the plain type's processor would leave the format to the sqlite3 module).
@@ -219,7 +241,7 @@ def _insert_records_sqlite(session: Session, usages: Sequence[QueryUsage]) -> di
     rows = [
         tuple(
             _sqlite_time(usage.occurred_at) if name == "occurred_at" else values[name]
-            for name in _RECORD_COLUMNS
+            for name in _RECORD_VALUE_COLUMNS
         )
         for usage in usages
         for values in (_record_values(usage),)
@@ -241,7 +263,7 @@ def _insert_events_sqlite(session: Session, events: list[dict[str, Any]]) -> Non
     rows = [
         tuple(
             _sqlite_time(event[name]) if name == "occurred_at" else event[name]
-            for name in _EVENT_COLUMNS
+            for name in _EVENT_VALUE_COLUMNS
         )
         for event in events
     ]

@@ -23,13 +23,14 @@ import asyncio
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from phonestatus.accounts.access_keys import touch_access_key_sync
+from phonestatus.accounts.access_keys import TOUCH_INTERVAL, touch_access_key_sync
 from phonestatus.billing import PriceList, QueryUsage
 from phonestatus.billing.batching import meter_queries
 from phonestatus.billing.errors import QueryAlreadyRecorded
@@ -60,6 +61,7 @@ class QueryRecorder:
     ) -> None:
         self._sync_engine = sync_engine
         self._thread: ThreadPoolExecutor | None = None
+        self._touched: dict[str, datetime] = {}
         self._session_factory = session_factory
         self._prices = prices
         self._clock = clock
@@ -115,7 +117,22 @@ class QueryRecorder:
     async def _commit(self, batch: list[_Pending]) -> list[bool]:
         """Commit the batch; return, per usage, whether it was new (False: already recorded)."""
         usages = [pending.usage for pending in batch]
-        access_key_ids = sorted({pending.access_key_id for pending in batch})
+        # touch_access_key writes at most once per TOUCH_INTERVAL anyway; skipping
+        # keys this process touched within it saves a statement per group.
+        now = self._clock.now()
+        access_key_ids = sorted(
+            key
+            for key in {pending.access_key_id for pending in batch}
+            if (touched := self._touched.get(key)) is None or now - touched >= TOUCH_INTERVAL
+        )
+        recorded = await self._commit_group(usages, access_key_ids)
+        for key in access_key_ids:
+            self._touched[key] = now
+        return recorded
+
+    async def _commit_group(
+        self, usages: list[QueryUsage], access_key_ids: list[str]
+    ) -> list[bool]:
         if self._sync_engine is not None:
             if self._thread is None:
                 self._thread = ThreadPoolExecutor(
