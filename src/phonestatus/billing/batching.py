@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Table, bindparam, exists, select, text, update
+from sqlalchemy import BigInteger, Table, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -30,6 +30,9 @@ INSERT_CHUNK_ROWS = 500
 
 # Take up to :wanted units from the usable package that expires first. The row
 # lock (FOR UPDATE) makes `remaining` current before the decrement.
+# When nothing was claimed, the last column tells whether a usable package is
+# left (in the statement's snapshot), so the common case of no package at all
+# costs one round trip.
 _CLAIM_POSTGRESQL = text(
     """
     WITH candidate AS (
@@ -40,11 +43,21 @@ _CLAIM_POSTGRESQL = text(
         LIMIT 1
         FOR UPDATE
     )
-    UPDATE billing_packages
-    SET remaining = billing_packages.remaining - LEAST(candidate.remaining, :wanted)
-    FROM candidate
-    WHERE billing_packages.id = candidate.id
-    RETURNING billing_packages.id, LEAST(candidate.remaining, :wanted)
+    , claimed AS (
+        UPDATE billing_packages
+        SET remaining = billing_packages.remaining - LEAST(candidate.remaining, :wanted)
+        FROM candidate
+        WHERE billing_packages.id = candidate.id
+        RETURNING billing_packages.id AS id, LEAST(candidate.remaining, :wanted) AS units
+    )
+    SELECT id, units, TRUE FROM claimed
+    UNION ALL
+    SELECT CAST(NULL AS VARCHAR), CAST(NULL AS BIGINT), EXISTS (
+        SELECT 1 FROM billing_packages
+        WHERE account_id = :account_id AND remaining > 0 AND refunded_at IS NULL
+          AND purchased_at <= :first_at AND expires_at > :last_at
+    )
+    WHERE NOT EXISTS (SELECT 1 FROM claimed)
     """
 ).bindparams(
     bindparam("wanted", type_=BigInteger()),
@@ -284,29 +297,27 @@ def _claim_units(
     while wanted > 0:
         row: tuple[Any, ...] | None
         if is_postgresql:
-            result = (
-                session.execute(
-                    _CLAIM_POSTGRESQL,
-                    {
-                        "account_id": account_id,
-                        "wanted": wanted,
-                        "first_at": first_at,
-                        "last_at": last_at,
-                    },
-                )
-            ).one_or_none()
-            row = tuple(result) if result is not None else None
+            package_id, claimed_units, usable_left = session.execute(
+                _CLAIM_POSTGRESQL,
+                {
+                    "account_id": account_id,
+                    "wanted": wanted,
+                    "first_at": first_at,
+                    "last_at": last_at,
+                },
+            ).one()
+            if package_id is None:
+                # A package locked and emptied by another transaction while this
+                # one waited yields no claim; look again if any is left.
+                if not usable_left or lost_races >= PACKAGE_CLAIM_ATTEMPTS:
+                    break
+                lost_races += 1
+                continue
+            row = (package_id, claimed_units)
         else:
             row = _claim_sqlite(session, account_id, wanted, first_at, last_at)
         if row is None:
-            # On PostgreSQL a package locked and emptied by another transaction
-            # while this one waited yields no row; look again if any is left.
-            if not is_postgresql or lost_races >= PACKAGE_CLAIM_ATTEMPTS:
-                break
-            if not session.scalar(select(exists().where(*_usable(account_id, first_at, last_at)))):
-                break
-            lost_races += 1
-            continue
+            break
         package_id, units = str(row[0]), int(row[1])
         claims.append((package_id, units))
         wanted -= units
