@@ -202,7 +202,8 @@ async def _work_with_progress(runtime: Runtime, job: BatchJob, *, show: bool) ->
     resources = WorkerResources(runtime)
     work = asyncio.create_task(resources.worker.run_until_idle(job.id))
     loop = asyncio.get_running_loop()
-    # Ctrl-C stops the worker between statements; the chunk in flight rolls back.
+    # Ctrl-C stops the worker; the chunk in flight rolls back unless its commit has
+    # already started in the SQLite writer thread, which then finishes it.
     with contextlib.suppress(NotImplementedError):
         loop.add_signal_handler(signal.SIGINT, work.cancel)
     progress = Progress(
