@@ -24,6 +24,12 @@ from phonestatus.detection import (
     Scene,
 )
 from phonestatus.detection.cache import MemoryResultCache
+from phonestatus.detection.simulated import (
+    DEFAULT_LATENCY_MEAN_MS,
+    LatencyProfile,
+    SimulatedConnector,
+    SimulatedNetwork,
+)
 from phonestatus.numbers import Carrier, Mask, PhoneStatus, digest
 from phonestatus.ratelimit import NumberGuard, RateLimitStorage
 from phonestatus.settings import Settings
@@ -643,6 +649,28 @@ class TestQueryMany:
 
         assert [result.cache_hit for result in actual] == [False] * 30 + [True] * 30
         assert actual == expected
+
+    async def test_query_many_routes_same_named_connectors(
+        self, make_engine: Callable[..., QueryEngine]
+    ) -> None:
+        def simulated(seed: str) -> SimulatedConnector:
+            network = SimulatedNetwork(seed=seed)
+            return SimulatedConnector(
+                network, latency=LatencyProfile(DEFAULT_LATENCY_MEAN_MS, scale=0)
+            )
+
+        # Both are named "simulated"; their seeds make them answer differently.
+        routes = {Carrier.CMCC: simulated("seed-a"), Carrier.CTCC: simulated("seed-b")}
+        subjects = [
+            _subject(f"{prefix}{index:08d}") for index in range(60) for prefix in ("138", "189")
+        ]
+
+        single = [await make_engine(routes).query(subject, Scene.REAL) for subject in subjects]
+        together = await make_engine(routes).query_many(subjects, Scene.REAL)
+
+        assert [replace(result, latency_ms=0) for result in together] == [
+            replace(result, latency_ms=0) for result in single
+        ]
 
     async def test_query_many_waiting_connector_uses_query(
         self, make_engine: Callable[..., QueryEngine]

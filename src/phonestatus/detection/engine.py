@@ -174,7 +174,7 @@ class QueryEngine:
         return results
 
     async def _query_bulk(
-        self, subjects: Sequence[ProbeSubject], scene: Scene, bulk: dict[str, BulkConnector]
+        self, subjects: Sequence[ProbeSubject], scene: Scene, bulk: dict[int, BulkConnector]
     ) -> list[QueryResult]:
         loop = asyncio.get_running_loop()
         results: list[QueryResult | None] = [None] * len(subjects)
@@ -185,7 +185,7 @@ class QueryEngine:
         counts: Counter[tuple[str, str, str]] = Counter()
 
         # Per-subject steps stay in order so the guard and cache count exactly as query does.
-        to_probe: dict[str, list[int]] = {}
+        to_probe: dict[int, list[int]] = {}
         for index, subject in enumerate(subjects):
             subject_started = loop.time()
             connector = self._route(segments[index])
@@ -217,10 +217,10 @@ class QueryEngine:
                     results[index] = result
                     counts[(result.connector, result.code.value, "cache_hit")] += 1
                     continue
-            to_probe.setdefault(connector.name, []).append(index)
+            to_probe.setdefault(id(connector), []).append(index)
 
-        for name, indexes in to_probe.items():
-            connector = bulk[name]
+        for connector_id, indexes in to_probe.items():
+            connector = bulk[connector_id]
             probe_started = loop.time()
             outcomes = await connector.probe_many(
                 [subjects[index] for index in indexes], scene=scene
@@ -228,7 +228,7 @@ class QueryEngine:
             # NOTE: the histogram gets the group's mean duration once per lookup,
             # so its count matches query's while single lookups are not timed.
             share = (loop.time() - probe_started) / len(indexes)
-            histogram = PROBE_SECONDS.labels(name)
+            histogram = PROBE_SECONDS.labels(connector.name)
             observed_at = self._clock.now()
             for index, outcome in zip(indexes, outcomes, strict=True):
                 histogram.observe(share)
@@ -258,13 +258,13 @@ class QueryEngine:
         """Close ``resource`` when the engine closes."""
         self._closers.append(resource)
 
-    def _bulk_connectors(self) -> dict[str, BulkConnector] | None:
-        """Return the connectors by name if every one answers instantly, else None."""
-        bulk: dict[str, BulkConnector] = {}
+    def _bulk_connectors(self) -> dict[int, BulkConnector] | None:
+        """Return the connectors by ``id`` if every one answers instantly, else None."""
+        bulk: dict[int, BulkConnector] = {}
         for connector in self.connectors:
             if not isinstance(connector, BulkConnector) or not connector.answers_instantly:
                 return None
-            bulk[connector.name] = connector
+            bulk[id(connector)] = connector
         return bulk
 
     async def _query_each(
