@@ -52,6 +52,19 @@ class ClientDisconnected(Exception):
 class GatewayPipeline:
     def __init__(self, services: GatewayServices) -> None:
         self._services = services
+        self._verifier = RequestVerifier(
+            resolve_key=self._resolve_key,
+            nonce_store=services.nonce_store,
+            clock=services.clock,
+            window_seconds=services.settings.signature_window_seconds,
+        )
+
+    async def _resolve_key(self, access_key_id: str) -> SigningKey | None:
+        try:
+            return await self._services.standing.access_key(access_key_id)
+        except SecretDecryptionFailed:
+            logger.error("access_key_secret_undecryptable", access_key_id=access_key_id)
+            raise GatewayError(Failure.INTERNAL) from None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one HTTP request as an ASGI app: the envelope, or nothing if the client left."""
@@ -120,22 +133,7 @@ class GatewayPipeline:
         await send({"type": "http.response.body", "body": rendered.body})
 
     async def _authenticate(self, signed: SignedRequest) -> tuple[VerifiedRequest, ActionSpec]:
-        services = self._services
-
-        async def resolve_key(access_key_id: str) -> SigningKey | None:
-            try:
-                return await services.standing.access_key(access_key_id)
-            except SecretDecryptionFailed:
-                logger.error("access_key_secret_undecryptable", access_key_id=access_key_id)
-                raise GatewayError(Failure.INTERNAL) from None
-
-        verifier = RequestVerifier(
-            resolve_key=resolve_key,
-            nonce_store=services.nonce_store,
-            clock=services.clock,
-            window_seconds=services.settings.signature_window_seconds,
-        )
-        verified = await verifier.verify(signed)
+        verified = await self._verifier.verify(signed)
 
         if verified.version != API_VERSION:
             raise GatewayError(

@@ -74,7 +74,7 @@ class QueryRecorder:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_forever(), name="query-recorder")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(usage, access_key_id, done))
+        self._queue.put_nowait(_Pending(usage, access_key_id, done))
         await done
 
     async def aclose(self) -> None:
