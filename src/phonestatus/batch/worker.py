@@ -330,7 +330,7 @@ class BatchWorker:
             log.info("batch_chunk_already_done", job_id=claimed.job_id, chunk_no=claimed.chunk_no)
             return False
 
-        self._bill(session, claimed, results, now)
+        self._bill(session, claimed, results, answers, now)
 
         counts: Counter[str] = Counter()
         billable = 0
@@ -359,25 +359,28 @@ class BatchWorker:
         session: Session,
         claimed: ClaimedChunk,
         results: Sequence[QueryResult],
+        answers: Sequence[NumberResult],
         now: datetime,
     ) -> None:
-        # One meter_queries call meters the whole chunk in a few statements.
+        # One meter_queries call meters the whole chunk in a few statements. The
+        # answers carry code, status, carrier and billable already as plain values.
+        request_prefix = f"{claimed.job_id}:"
         usages = [
             QueryUsage(
                 account_id=claimed.account_id,
                 action=claimed.action,
-                request_id=f"{claimed.job_id}:{item.row_number}",
-                code=result.code.value,
-                status=result.scene_status,
-                billable=result.billable,
+                request_id=f"{request_prefix}{item.row_number}",
+                code=answer.code,
+                status=answer.status,
+                billable=answer.billable,
                 masked_number=mask_number(item.number),
-                carrier=result.carrier.value if result.carrier is not None else None,
+                carrier=answer.carrier,
                 connector=result.connector,
                 latency_ms=result.latency_ms,
                 source="batch",
                 occurred_at=now,
             )
-            for item, result in zip(claimed.numbers, results, strict=True)
+            for item, result, answer in zip(claimed.numbers, results, answers, strict=True)
         ]
         record_ids = meter_queries(session, usages, prices=self._prices)
         for usage, record_id in zip(usages, record_ids, strict=True):
@@ -408,6 +411,10 @@ class BatchWorker:
         pending = exists().where(
             BatchChunk.job_id == job_id, BatchChunk.state == ChunkState.PENDING.value
         )
+        # A read first: while chunks remain, no write transaction is opened at all.
+        async with self._session_factory() as session:
+            if await session.scalar(select(pending)):
+                return
         async with self._session_factory() as session, session.begin():
             result = await session.execute(
                 update(BatchJob)
