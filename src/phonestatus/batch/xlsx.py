@@ -3,20 +3,21 @@
 Result files are written row by row, top to bottom, a million rows and more.
 Over 100,000 rows of eight text cells on a 2-core machine, xlsxwriter 3.3.1
 in constant-memory mode took about 37 µs per row. pyexcelerate 0.13.0 took
-about 33 µs and holds every row in memory. This module writes the sheet XML
+about 33 µs and keeps every row in memory. This module writes the sheet XML
 itself in about 7 µs per row. It covers only what result files use:
 inline-string and integer cells, one bold cell style, a frozen header row and
 column widths.
 
 Each sheet is spooled to a temporary file as it is written, so sheets can be
 filled in any order (the summary comes first in the workbook but is filled
-last). ``close`` packs the parts into the ZIP container (ECMA-376 Part 2,
-Open Packaging Conventions), reading each spool file in blocks.
+last). ``close`` packs the parts into the ZIP container, reading each spool
+file in blocks.
 
 Cell text is XML-escaped. Characters that XML 1.0 forbids (C0 controls other
-than tab, line feed and carriage return, U+FFFE and U+FFFF) are written as ``_xHHHH_`` escapes,
-and a literal ``_xHHHH_`` in the text is protected by escaping its
-underscore, as ECMA-376 Part 1 §22.9.2.19 (ST_Xstring) specifies.
+than tab, line feed and carriage return, U+FFFE and U+FFFF) are written as
+``_xHHHH_`` escapes, and a literal ``_xHHHH_`` in the text gets its
+underscore escaped as ``_x005F_``. Excel and python-calamine decode these
+escapes; openpyxl 3.1.5 returns them undecoded.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 # Excel's limit on the characters of one cell.
 MAX_CELL_CHARS = 32_767
-# Deflate level for the container: level 1 costs a fraction of level 6's CPU
+# Deflate level for the container. Level 1 costs a fraction of level 6's CPU
 # time; the sheet XML is repetitive enough that both compress well.
 COMPRESS_LEVEL = 1
 BOLD_STYLE = 1
@@ -97,11 +98,11 @@ class SheetWriter:
         self._buffer: list[str] = []
 
     def freeze_rows(self, count: int) -> None:
-        """Keep the first ``count`` rows in view while scrolling; call before any row."""
+        """Keep the first ``count`` rows in view while scrolling."""
         self._frozen_rows = count
 
     def set_width(self, column: int, width: float) -> None:
-        """Set a 0-based column's width in characters; call before any row."""
+        """Set a 0-based column's width in characters."""
         self._widths[column] = width
 
     def append(self, cells: Sequence[str | int | None], *, style: int = 0) -> None:
@@ -118,7 +119,8 @@ class SheetWriter:
                 continue
             reference = f"{columns[index]}{row}"
             if isinstance(value, int):
-                parts.append(f'<c r="{reference}"{style_attribute}><v>{value}</v></c>')
+                # int() writes a bool as 1 or 0, not as True or False.
+                parts.append(f'<c r="{reference}"{style_attribute}><v>{int(value)}</v></c>')
                 continue
             text = xml_text(value)
             space = ' xml:space="preserve"' if text[0].isspace() or text[-1].isspace() else ""
