@@ -48,12 +48,19 @@ def serve(
     """Start the HTTP service (applies pending database migrations first)."""
     import uvicorn
 
+    from phonestatus.logs import uvicorn_log_config
+    from phonestatus.settings import LogFormat
     from phonestatus.storage import upgrade_database
 
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.resolve_secret_key()
     upgrade_database(settings.sqlalchemy_url)
+    log_config = (
+        uvicorn_log_config()
+        if settings.log_format is LogFormat.JSON
+        else uvicorn.config.LOGGING_CONFIG
+    )
     uvicorn.run(
         "phonestatus.asgi:application",
         host=host,
@@ -61,6 +68,7 @@ def serve(
         workers=workers,
         factory=False,
         log_level="info",
+        log_config=log_config,
         access_log=False,
     )
 

@@ -123,6 +123,36 @@ def configure_logging(
     )
 
 
+def uvicorn_log_config() -> dict[str, Any]:
+    """Return a ``logging.config.dictConfig`` that writes uvicorn's own lines as JSON.
+
+    With ``PHONESTATUS_LOG_FORMAT=json`` every line on stderr must be one JSON
+    object, uvicorn's start and stop messages included, or a log collector
+    cannot parse the stream.
+    """
+    formatter = {
+        "()": structlog.stdlib.ProcessorFormatter,
+        "processors": [
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(),
+        ],
+        "foreign_pre_chain": [
+            structlog.stdlib.add_logger_name,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+    }
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    quiet = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": formatter},
+        "handlers": {"default": handler},
+        "loggers": {"uvicorn": quiet, "uvicorn.error": quiet, "uvicorn.access": quiet},
+    }
+
+
 def mask_number(digits: str) -> str:
     """Return a number with its middle four digits hidden (138****8000)."""
     if len(digits) == 11 and digits.isdigit():

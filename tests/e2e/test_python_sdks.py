@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import pytest
 from alibabacloud_dytnsapi20200217 import models
@@ -231,3 +232,29 @@ class TestOldSdk:
             old_client(demo(server), secret="wrong").do_action_with_exception(request)
         assert caught.value.get_error_code() == "InvalidAccessKeySecret"
         assert caught.value.get_http_status() == 400
+
+
+class TestServerLog:
+    def test_log_lines_are_json_with_request_id(self, server: Server) -> None:
+        client = new_client(server, demo(server), None)
+        response = client.phone_number_status_for_real(
+            models.PhoneNumberStatusForRealRequest(
+                auth_code=demo(server).auth_code, input_number="13800138000", mask="NORMAL"
+            )
+        )
+        request_id = response.body.request_id
+        assert request_id
+
+        # serve writes its lines from a background thread every 50 ms.
+        entries: list[dict[str, object]] = []
+        for _ in range(100):
+            lines = [line for line in server.log_path.read_text().splitlines() if line.strip()]
+            entries = [json.loads(line) for line in lines]
+            if any(entry.get("request_id") == request_id for entry in entries):
+                break
+            time.sleep(0.05)
+
+        [line] = [entry for entry in entries if entry.get("request_id") == request_id]
+        assert line["event"] == "gateway_request"
+        assert line["code"] == "OK"
+        assert any(entry.get("logger") == "uvicorn.error" for entry in entries)

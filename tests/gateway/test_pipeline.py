@@ -410,3 +410,20 @@ class TestProtocol:
         assert lines[0]["request_id"] == response.json()["RequestId"]
         assert lines[0]["access_key_id"] == tenant.signer.access_key_id
         assert NUMBER not in repr(lines[0])
+
+    async def test_log_line_of_rejected_request_names_claimed_key(
+        self, gateway: GatewayHarness
+    ) -> None:
+        tenant = await gateway.provision()
+        signer = type(tenant.signer)(tenant.signer.access_key_id, "wrong-secret")
+        with capture_logs() as logs:
+            response = await gateway.send(
+                signer.v1("PhoneNumberStatusForReal", status_params(tenant.auth_code))
+            )
+        lines = [entry for entry in logs if entry["event"] == "gateway_request"]
+        assert response.json()["Code"] == "SignatureDoesNotMatch"
+        assert len(lines) == 1
+        assert lines[0]["access_key_id"] == tenant.signer.access_key_id
+        assert lines[0]["action"] == "PhoneNumberStatusForReal"
+        assert lines[0]["account_id"] is None
+        assert "wrong-secret" not in repr(lines[0])

@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 
 from phonestatus.accounts.errors import SecretDecryptionFailed
 from phonestatus.billing import BlockReason, QueryUsage
+from phonestatus.gateway import signing
 from phonestatus.gateway.actions import ACTIONS, ActionCall, ActionResult, ActionSpec
 from phonestatus.gateway.actions.base import required
 from phonestatus.gateway.envelope import ResponseFormat, parse_format, render
@@ -74,6 +75,7 @@ class GatewayPipeline:
         response_format = ResponseFormat.JSON
         action: str | None = None
         verified: VerifiedRequest | None = None
+        signed: SignedRequest | None = None
 
         try:
             signed = await _read_request(scope, receive)
@@ -104,12 +106,20 @@ class GatewayPipeline:
 
         # One log line per request, built once: binding loggers per request cost
         # more than the line itself.
+        access_key_id: str | None
+        logged_action: str | None
+        if verified is not None:
+            access_key_id, logged_action = verified.access_key_id, action
+        else:
+            # Rejected before the signature held: log what the client claimed,
+            # so an operator can tell which key and action failed.
+            access_key_id, logged_action = _claimed_identity(signed)
         logger.info(
             "gateway_request",
             request_id=request_id,
             method=method,
-            action=action,
-            access_key_id=verified.access_key_id if verified else None,
+            action=logged_action,
+            access_key_id=access_key_id,
             account_id=verified.account_id if verified else None,
             signature=verified.style.value if verified else None,
             code=code,
@@ -221,6 +231,25 @@ class GatewayPipeline:
             occurred_at=self._services.clock.now(),
         )
         await self._services.recorder.record(usage, access_key_id=call.access_key_id)
+
+
+def _claimed_identity(signed: SignedRequest | None) -> tuple[str | None, str | None]:
+    """Return the AccessKey id and action a request names, unverified, cut for the log."""
+    if signed is None:
+        return None, None
+    access_key_id = signed.params.get("AccessKeyId")
+    authorization = signed.header("authorization")
+    if not access_key_id and signing.is_v3_authorization(authorization):
+        try:
+            access_key_id = signing.parse_v3_authorization(authorization or "").access_key_id
+        except signing.AuthorizationFormatError:
+            access_key_id = None
+    action = signed.params.get("Action") or signed.header("x-acs-action")
+    return _cut(access_key_id), _cut(action)
+
+
+def _cut(value: str | None) -> str | None:
+    return value[:64] if value else None
 
 
 def _failure_result(error: GatewayError) -> ActionResult:
