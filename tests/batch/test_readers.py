@@ -22,7 +22,9 @@ from phonestatus.batch.readers import (
     detect_encoding,
     detect_format,
     open_source,
+    release_free_memory,
 )
+from phonestatus.batch.xlsx import StreamingWorkbook
 
 LIMITS = ReaderLimits(
     max_file_bytes=10 * 1024 * 1024, max_rows=1000, max_xlsx_uncompressed_bytes=50 * 1024 * 1024
@@ -130,6 +132,18 @@ class TestOpenSourceCsv:
         path = write_bytes(tmp_path, "a.csv", f"name,{title}\nx,13800138000\n".encode())
 
         assert values(path) == ["13800138000"]
+
+    def test_open_source_protected_blank_row(self, tmp_path: Path) -> None:
+        # An apostrophe in front of a tab protects the tab, so the row is blank.
+        text = "phone,note\n13800138000,x\n,\n'\t,\n'x,\n13912345678,'=y\n"
+        path = write_bytes(tmp_path, "a.csv", text.encode())
+
+        source = open_source(path, limits=LIMITS)
+        rows = list(source.rows)
+
+        assert [row.row_number for row in rows] == [2, 5, 6]
+        assert rows[1].cells == ("'x", "")
+        assert rows[2].cells == ("13912345678", "=y")
 
     def test_open_source_user_column_by_name(self, tmp_path: Path) -> None:
         text = "主叫,被叫\n13800138000,13912345678\n"
@@ -253,6 +267,27 @@ class TestOpenSourceXlsx:
         path = write_xlsx(tmp_path, [["phone"], ["1.38001E+10"], ["'=13800138000"]])
 
         assert values(path) == ["1.38001E+10", "=13800138000"]
+
+    def test_open_source_reads_streamed_workbook(self, tmp_path: Path) -> None:
+        path = tmp_path / "streamed.xlsx"
+        with StreamingWorkbook(path) as workbook:
+            sheet = workbook.add_sheet("Sheet1")
+            sheet.append(["客户", "手机号"])
+            sheet.append(["张三", 13800138000])
+            sheet.append(["李四", "'+8613912345678"])
+
+        source = open_source(path, limits=LIMITS)
+        rows = list(source.rows)
+
+        assert source.header == ("客户", "手机号")
+        assert [row.value for row in rows] == ["13800138000", "+8613912345678"]
+        assert [row.cells for row in rows] == [
+            ("张三", "13800138000"),
+            ("李四", "+8613912345678"),
+        ]
+
+    def test_release_free_memory_runs(self) -> None:
+        release_free_memory()
 
     def test_open_source_rejects_zip_bomb(self, tmp_path: Path) -> None:
         path = tmp_path / "bomb.xlsx"
