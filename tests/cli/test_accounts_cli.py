@@ -470,6 +470,12 @@ class TestQuickstart:
 
         assert payload["Endpoint"] == "http://127.0.0.1:9090"
 
+    def test_quickstart_endpoint_remembered_without_options(self) -> None:
+        assert invoke_json("quickstart")["Endpoint"] == "http://127.0.0.1:8080"
+        invoke_json("quickstart", "--port", "18383")
+
+        assert invoke_json("quickstart")["Endpoint"] == "http://127.0.0.1:18383"
+
     def test_quickstart_text_has_runnable_snippet(self) -> None:
         payload = invoke_json("quickstart")
 

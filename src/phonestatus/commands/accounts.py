@@ -28,6 +28,7 @@ from phonestatus.accounts.models import AccessKey, Account, AuthCode
 from phonestatus.clock import Clock
 from phonestatus.commands.common import fail, print_json, run_in_session
 from phonestatus.runtime import Runtime
+from phonestatus.settings import Settings
 
 T = TypeVar("T")
 
@@ -500,6 +501,28 @@ async def _quickstart_extras(
     return {"Balance": format_cny(balance)}
 
 
+def _endpoint(host: str | None, port: int | None) -> tuple[str, int]:
+    """Return the endpoint to print; remember one given on the command line.
+
+    ``make run PORT=...`` passes the port once, so a later plain
+    ``phonestatus quickstart`` should print the same endpoint, not the default.
+    """
+    saved = Settings().data_dir / ENDPOINT_FILE
+    if host is None and port is None:
+        try:
+            saved_host, _, saved_port = saved.read_text(encoding="utf-8").strip().rpartition(":")
+            return saved_host or DEFAULT_HOST, int(saved_port)
+        except (OSError, ValueError):
+            return DEFAULT_HOST, DEFAULT_PORT
+    host, port = host or DEFAULT_HOST, port or DEFAULT_PORT
+    try:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(f"{host}:{port}\n", encoding="utf-8")
+    except OSError:
+        pass  # Only a convenience for the next call; the endpoint is printed anyway.
+    return host, port
+
+
 async def _prepare_demo(
     runtime: Runtime, session: AsyncSession
 ) -> tuple[Account, str, str, str, dict[str, str]]:
@@ -570,12 +593,27 @@ print(response.body.code, response.body.data.status, response.body.data.carrier)
 """
 
 
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+# Where quickstart keeps the endpoint it was last given, inside the data dir.
+ENDPOINT_FILE = "quickstart-endpoint"
+
+
 def quickstart(
-    host: str = typer.Option("127.0.0.1", help="Address the service listens on, for the endpoint."),
-    port: int = typer.Option(8080, help="Port the service listens on, for the endpoint."),
+    host: str | None = typer.Option(
+        None,
+        help="Address the service listens on, for the endpoint "
+        f"[default: the last one given, else {DEFAULT_HOST}].",
+    ),
+    port: int | None = typer.Option(
+        None,
+        help="Port the service listens on, for the endpoint "
+        f"[default: the last one given, else {DEFAULT_PORT}].",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create (or reuse) a ready demo account and print how to call the API with it."""
+    host, port = _endpoint(host, port)
     account, access_key_id, secret, auth_code, extras = _run(_prepare_demo, immediate=True)
     endpoint = f"http://{host}:{port}"
 
