@@ -17,7 +17,9 @@ Claiming differs by database:
   above protects billing if a second process runs anyway. Given a blocking
   engine (``create_sync_engine``), that transaction runs whole in a worker
   thread, because through aiosqlite every statement waits for a turn of the
-  event loop.
+  event loop. The same transaction completes the job when no chunk is left
+  pending, because with one writer at a time every other chunk's commit
+  came before it.
 
 A chunk's numbers go to ``QueryEngine.query_many`` in slices, each slice
 taken from the account's rate limit first.
@@ -155,10 +157,10 @@ class BatchWorker:
 
     async def run_once(self, job_id: str | None = None) -> bool:
         """Process one chunk; return False when there was none to claim."""
-        if self._is_postgresql:
-            claimed = await self._process_locked(job_id)
-        else:
-            claimed = await self._process_optimistic(job_id)
+        if not self._is_postgresql:
+            return await self._process_optimistic(job_id) is not None
+
+        claimed = await self._process_locked(job_id)
         if claimed is None:
             return False
         await self._finish_if_done(claimed.job_id)
@@ -189,10 +191,12 @@ class BatchWorker:
 
         results = await self._query_chunk(claimed)
         if self._sync_engine is not None:
-            await asyncio.to_thread(self._persist_blocking, claimed, results)
+            completed = await asyncio.to_thread(self._persist_blocking, claimed, results)
         else:
             async with self._session_factory() as session, session.begin():
-                await session.run_sync(self._persist, claimed, results)
+                completed = await session.run_sync(self._persist_and_complete, claimed, results)
+        if completed:
+            log.info("batch_job_completed", job_id=claimed.job_id)
         return claimed
 
     def _persist_blocking(self, claimed: ClaimedChunk, results: list[QueryResult]) -> bool:
@@ -200,9 +204,21 @@ class BatchWorker:
         with Session(self._sync_engine) as session:
             # BEGIN IMMEDIATE takes SQLite's write lock before the first statement.
             session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-            done = self._persist(session, claimed, results)
+            completed = self._persist_and_complete(session, claimed, results)
             session.commit()
-        return done
+        return completed
+
+    def _persist_and_complete(
+        self, session: Session, claimed: ClaimedChunk, results: list[QueryResult]
+    ) -> bool:
+        """Persist the chunk and complete its job if no chunk is left; return whether it did.
+
+        Only for SQLite, where this transaction holds the only write lock.
+        """
+        if not self._persist(session, claimed, results):
+            return False
+        completed = session.execute(_complete_statement(claimed.job_id, self._clock.now()))
+        return bool(completed.rowcount == 1)  # type: ignore[attr-defined]
 
     async def _claim(
         self, session: AsyncSession, job_id: str | None, *, lock: bool
@@ -363,7 +379,7 @@ class BatchWorker:
         now: datetime,
     ) -> None:
         # One meter_queries call meters the whole chunk in a few statements. The
-        # answers carry code, status, carrier and billable already as plain values.
+        # stored results carry code, status, carrier and billable as plain values.
         request_prefix = f"{claimed.job_id}:"
         usages = [
             QueryUsage(
@@ -407,21 +423,12 @@ class BatchWorker:
     async def _finish_if_done(self, job_id: str) -> None:
         # Whichever worker commits the last chunk finds no pending chunk left, because
         # its own commit came after every other chunk's commit it could race with.
-        now = self._clock.now()
-        pending = exists().where(
-            BatchChunk.job_id == job_id, BatchChunk.state == ChunkState.PENDING.value
-        )
         # A read first: while chunks remain, no write transaction is opened at all.
         async with self._session_factory() as session:
-            if await session.scalar(select(pending)):
+            if await session.scalar(select(_pending_chunks(job_id))):
                 return
         async with self._session_factory() as session, session.begin():
-            result = await session.execute(
-                update(BatchJob)
-                .where(BatchJob.id == job_id, BatchJob.state.in_(CLAIMABLE_STATES), ~pending)
-                .values(state=JobState.COMPLETED.value, finished_at=now, state_reason=None)
-                .execution_options(synchronize_session=False)
-            )
+            result = await session.execute(_complete_statement(job_id, self._clock.now()))
         if result.rowcount == 1:  # type: ignore[attr-defined]
             log.info("batch_job_completed", job_id=job_id)
 
@@ -433,6 +440,24 @@ def _number_result(result: QueryResult) -> NumberResult:
         carrier=result.carrier.value if result.carrier is not None else None,
         billable=result.billable,
         ported=result.is_ported,
+    )
+
+
+def _pending_chunks(job_id: str) -> Any:
+    return exists().where(BatchChunk.job_id == job_id, BatchChunk.state == ChunkState.PENDING.value)
+
+
+def _complete_statement(job_id: str, now: datetime) -> Any:
+    """Return the UPDATE that completes a claimable job with no pending chunk left."""
+    return (
+        update(BatchJob)
+        .where(
+            BatchJob.id == job_id,
+            BatchJob.state.in_(CLAIMABLE_STATES),
+            ~_pending_chunks(job_id),
+        )
+        .values(state=JobState.COMPLETED.value, finished_at=now, state_reason=None)
+        .execution_options(synchronize_session=False)
     )
 
 
