@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from phonestatus.accounts.access_keys import TOUCH_INTERVAL, touch_access_key_sync
@@ -35,7 +35,7 @@ from phonestatus.billing import PriceList, QueryUsage
 from phonestatus.billing.batching import meter_queries
 from phonestatus.billing.errors import QueryAlreadyRecorded
 from phonestatus.clock import Clock
-from phonestatus.storage.db import SQLITE_BEGIN_OPTION, begin_immediate
+from phonestatus.storage.db import SQLITE_BEGIN_OPTION
 
 logger = structlog.get_logger("phonestatus.gateway")
 
@@ -68,6 +68,11 @@ class QueryRecorder:
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        bind = session_factory.kw.get("bind")
+        if not isinstance(bind, AsyncEngine):
+            raise TypeError("session_factory must be bound to an AsyncEngine")
+        self._engine = bind
+        self._connection: AsyncConnection | None = None
 
     async def record(self, usage: QueryUsage, *, access_key_id: str) -> None:
         """Return once the usage is committed; raise what the commit raised otherwise."""
@@ -83,6 +88,10 @@ class QueryRecorder:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
             self._writer = None
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close()
+            self._connection = None
         if self._thread is not None:
             self._thread.shutdown(wait=True)
             self._thread = None
@@ -141,13 +150,30 @@ class QueryRecorder:
             return await asyncio.get_running_loop().run_in_executor(
                 self._thread, self._commit_blocking, usages, access_key_ids
             )
-        async with self._session_factory() as session:
-            # BEGIN IMMEDIATE on SQLite: take the write lock before the first read, so a
-            # second process waits for it instead of failing with "database is locked".
-            await begin_immediate(session)
-            recorded = await session.run_sync(self._write, usages, access_key_ids)
-            await session.commit()
-        return recorded
+        # One connection kept across groups: a pool checkout per group cost a
+        # ping (pool_pre_ping) and a reset, each a round trip through the loop.
+        connection = self._connection
+        if connection is None:
+            connection = await self._engine.connect()
+            # BEGIN IMMEDIATE on SQLite: take the write lock before the first read, so
+            # a second process waits for it instead of failing with "database is locked".
+            await connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            self._connection = connection
+        try:
+            async with connection.begin():
+                return await connection.run_sync(self._write_on, usages, access_key_ids)
+        except BaseException:
+            # The connection may be broken; the next group opens a new one.
+            self._connection = None
+            with contextlib.suppress(Exception):
+                await connection.close()
+            raise
+
+    def _write_on(
+        self, connection: Connection, usages: list[QueryUsage], access_key_ids: list[str]
+    ) -> list[bool]:
+        with Session(bind=connection) as session:
+            return self._write(session, usages, access_key_ids)
 
     def _commit_blocking(self, usages: list[QueryUsage], access_key_ids: list[str]) -> list[bool]:
         assert self._sync_engine is not None
