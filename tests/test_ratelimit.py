@@ -120,6 +120,52 @@ class TestCarrierCapacity:
         assert all(results)
 
 
+class TestTake:
+    async def test_take_grants_what_fits(self, memory_storage: RateLimitStorage) -> None:
+        limiter = AccountRateLimiter(storage=memory_storage)
+        account = _unique("acct")
+        assert await limiter.take(account, "10/minute", 4) == 4
+        assert await limiter.take(account, "10/minute", 8) == 6
+        assert await limiter.take(account, "10/minute", 3) == 0
+        assert not await limiter.hit(account, "10/minute")
+
+    async def test_take_counts_like_hits(self, memory_storage: RateLimitStorage) -> None:
+        limiter = AccountRateLimiter(storage=memory_storage)
+        account = _unique("acct")
+        assert await limiter.take(account, "5/minute", 3) == 3
+        results = [await limiter.hit(account, "5/minute") for _ in range(3)]
+        assert results == [True, True, False]
+
+    async def test_take_redis_shared(self, redis_url: str) -> None:
+        first = RateLimitStorage.from_url(redis_url)
+        second = RateLimitStorage.from_url(redis_url)
+        try:
+            account = _unique("acct")
+            one = AccountRateLimiter(storage=first)
+            two = AccountRateLimiter(storage=second)
+            assert await one.take(account, "7/minute", 5) == 5
+            assert await two.take(account, "7/minute", 5) == 2
+            assert await one.take(account, "7/minute", 1) == 0
+        finally:
+            await first.aclose()
+            await second.aclose()
+
+    async def test_take_carrier_capacity(self, memory_storage: RateLimitStorage) -> None:
+        limits = {Carrier.CTCC: parse_limit("capacity", "3/hour")}
+        capacity = CarrierCapacity(limits, storage=memory_storage)
+        assert await capacity.take(Carrier.CTCC, 5) == 3
+        assert await capacity.take(Carrier.CMCC, 5) == 5
+        assert not await capacity.allow(Carrier.CTCC)
+
+    async def test_take_unreachable_redis_grants_all(self) -> None:
+        storage = RateLimitStorage.from_url(f"redis://127.0.0.1:{_closed_port()}/0")
+        try:
+            limiter = AccountRateLimiter(storage=storage)
+            assert await limiter.take("acct", "1/minute", 9) == 9
+        finally:
+            await storage.aclose()
+
+
 class TestAccountRateLimiter:
     async def test_hit_rejects_over_limit(self, memory_storage: RateLimitStorage) -> None:
         limiter = AccountRateLimiter(storage=memory_storage)

@@ -144,16 +144,19 @@ class TestRunUntilIdle:
 
 
 class AlternatingLimiter:
-    """A fake account limiter that refuses every other hit and records the limits asked for."""
+    """A fake account limiter that grants nothing, then one query, in turn, and records calls."""
 
     def __init__(self) -> None:
-        self.hits = 0
+        self.calls = 0
+        self.granted = 0
         self.limits: set[tuple[str, str]] = set()
 
-    async def hit(self, account_id: str, limit: str) -> bool:
-        self.hits += 1
+    async def take(self, account_id: str, limit: str, wanted: int) -> int:
+        self.calls += 1
         self.limits.add((account_id, limit))
-        return self.hits % 2 == 0
+        granted = min(wanted, (self.calls + 1) % 2)
+        self.granted += granted
+        return granted
 
 
 class TestAccountRateLimit:
@@ -178,7 +181,8 @@ class TestAccountRateLimit:
         async with session_factory() as session:
             job = await get_job(session, job_id)
         assert job.state == JobState.COMPLETED
-        assert limiter.hits == 18
+        assert limiter.granted == 9
+        assert limiter.calls == 18
         assert limiter.limits == {(account_id, "7/second")}
 
 

@@ -306,14 +306,10 @@ class BatchWorker:
             return requested
         # A polling wait: the limiter may be shared through Redis with other processes,
         # so no local event signals when capacity returns.
-        # TODO: take the slice with one limiter hit (the `limits` package accepts a
-        # cost) once AccountRateLimiter offers it; each hit costs several microseconds.
         while True:
-            granted = 0
-            while granted < requested and await self._rate_limiter.hit(
-                claimed.account_id, claimed.rate_limit
-            ):
-                granted += 1
+            granted = await self._rate_limiter.take(
+                claimed.account_id, claimed.rate_limit, requested
+            )
             if granted:
                 return granted
             await asyncio.sleep(THROTTLE_WAIT_SECONDS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, cast
 
 from sqlalchemy import BigInteger, Table, bindparam, select, text, update
@@ -102,8 +103,9 @@ def meter_queries(
             raise ValueError(f"occurred_at must be aware UTC, got naive {usage.occurred_at!r}")
 
     on_sqlite = session.get_bind().dialect.name == "sqlite"
+    times = _SqliteTimes()
     if on_sqlite:
-        record_ids = _insert_records_sqlite(session, usages)
+        record_ids = _insert_records_sqlite(session, usages, times)
     else:
         record_ids = _insert_records_postgresql(session, usages)
     results: list[int | None] = []
@@ -119,6 +121,14 @@ def meter_queries(
         if usage.billable:
             billable.setdefault(usage.account_id, []).append((record_id, usage))
 
+    unit_prices: dict[str, int] = {}
+
+    def unit_price(action: str) -> int:
+        price = unit_prices.get(action)
+        if price is None:
+            price = unit_prices[action] = prices.unit_price_li(action)
+        return price
+
     events: list[dict[str, Any]] = []
     for account_id, charged in billable.items():
         moments = [usage.occurred_at for _, usage in charged]
@@ -132,12 +142,12 @@ def meter_queries(
                     "account_id": account_id,
                     "action": usage.action,
                     "package_id": package_id,
-                    "unit_price_li": 0 if package_id else prices.unit_price_li(usage.action),
+                    "unit_price_li": 0 if package_id else unit_price(usage.action),
                     "occurred_at": usage.occurred_at,
                 }
             )
     if on_sqlite:
-        _insert_events_sqlite(session, events)
+        _insert_events_sqlite(session, events, times)
     else:
         _insert_events_postgresql(session, events)
     return results
@@ -238,11 +248,32 @@ _SQLITE_DIALECT = sqlite.dialect()
 _SQLITE_TIME = UTCDateTime().dialect_impl(_SQLITE_DIALECT).bind_processor(_SQLITE_DIALECT)
 
 
-def _sqlite_time(value: datetime) -> Any:
-    return _SQLITE_TIME(value) if _SQLITE_TIME is not None else value
+class _SqliteTimes:
+    """SQLite's stored text for each time, converted once per group.
+
+    A group's usages mostly share a few times (a batch chunk has one), and the
+    conversion costs microseconds per value.
+    """
+
+    def __init__(self) -> None:
+        self._texts: dict[datetime, Any] = {}
+
+    def __call__(self, value: datetime) -> Any:
+        text = self._texts.get(value)
+        if text is None:
+            text = _SQLITE_TIME(value) if _SQLITE_TIME is not None else value
+            self._texts[value] = text
+        return text
 
 
-def _insert_records_sqlite(session: Session, usages: Sequence[QueryUsage]) -> dict[str, int]:
+_RECORD_VALUES = attrgetter(*_RECORD_VALUE_COLUMNS)
+_RECORD_TIME_INDEX = _RECORD_VALUE_COLUMNS.index("occurred_at")
+_EVENT_TIME_INDEX = _EVENT_VALUE_COLUMNS.index("occurred_at")
+
+
+def _insert_records_sqlite(
+    session: Session, usages: Sequence[QueryUsage], times: _SqliteTimes
+) -> dict[str, int]:
     """``_insert_records`` for SQLite through the driver's executemany.
 
     The INSERT comes first, so the transaction becomes the writer before it
@@ -251,14 +282,11 @@ def _insert_records_sqlite(session: Session, usages: Sequence[QueryUsage]) -> di
     are exactly the newest ``rowcount`` ids.
     """
     connection = session.connection()
-    rows = [
-        tuple(
-            _sqlite_time(usage.occurred_at) if name == "occurred_at" else values[name]
-            for name in _RECORD_VALUE_COLUMNS
-        )
-        for usage in usages
-        for values in (_record_values(usage),)
-    ]
+    rows: list[tuple[Any, ...]] = []
+    for usage in usages:
+        row = list(_RECORD_VALUES(usage))
+        row[_RECORD_TIME_INDEX] = times(usage.occurred_at)
+        rows.append(tuple(row))
     added = connection.exec_driver_sql(_INSERT_RECORD_SQL, rows).rowcount
     if added <= 0:
         return {}
@@ -270,16 +298,16 @@ def _insert_records_sqlite(session: Session, usages: Sequence[QueryUsage]) -> di
     return {request_id: int(record_id) for record_id, request_id in result}
 
 
-def _insert_events_sqlite(session: Session, events: list[dict[str, Any]]) -> None:
+def _insert_events_sqlite(
+    session: Session, events: list[dict[str, Any]], times: _SqliteTimes
+) -> None:
     if not events:
         return
-    rows = [
-        tuple(
-            _sqlite_time(event[name]) if name == "occurred_at" else event[name]
-            for name in _EVENT_VALUE_COLUMNS
-        )
-        for event in events
-    ]
+    rows: list[tuple[Any, ...]] = []
+    for event in events:
+        row = [event[name] for name in _EVENT_VALUE_COLUMNS]
+        row[_EVENT_TIME_INDEX] = times(event["occurred_at"])
+        rows.append(tuple(row))
     session.connection().exec_driver_sql(_INSERT_EVENT_SQL, rows)
 
 

@@ -19,6 +19,7 @@ import asyncio
 import hmac
 import math
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -306,11 +307,22 @@ class SimulatedConnector:
         if not self.answers_instantly:
             raise RuntimeError("probe_many needs zero latency and no faults; use probe")
 
+        lines = [self.network.line_for(subject) for subject in subjects]
+        # Capacity counts every lookup, in order, as sequential probes would: each
+        # carrier's first `granted` lookups fit, the rest are refused. One take per
+        # carrier replaces a limiter hit per number.
+        granted: dict[Carrier, int] = {}
+        if self._capacity is not None:
+            wanted = Counter(line.carrier for _, line in lines)
+            for carrier, count in wanted.items():
+                granted[carrier] = await self._capacity.take(carrier, count)
+
         outcomes = []
-        for subject in subjects:
-            number, line = self.network.line_for(subject)
-            # Capacity is counted per lookup and in order, as sequential probes count it.
-            allowed = self._capacity is None or await self._capacity.allow(line.carrier)
+        for number, line in lines:
+            allowed = True
+            if self._capacity is not None:
+                allowed = granted[line.carrier] > 0
+                granted[line.carrier] -= 1
             kind = OutcomeKind.ANSWERED if allowed else OutcomeKind.REFUSED
             outcomes.append(
                 ProbeOutcome(
