@@ -196,7 +196,7 @@ def main() -> None:
         "--chunk-size",
         type=int,
         default=2000,
-        help="distinct numbers per chunk (default 2000; the product default is 500)",
+        help="distinct numbers per chunk (default 2000, as in the product)",
     )
     parser.add_argument(
         "--account-rate-limit",

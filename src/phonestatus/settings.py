@@ -187,7 +187,7 @@ class Settings(BaseSettings):
         description="largest total decompressed size of an XLSX file's parts, in bytes (zip bomb guard)",
     )
     batch_chunk_size: int = Field(
-        default=500,
+        default=2000,
         gt=0,
         le=10_000,
         description="distinct numbers a worker claims and commits at once",
