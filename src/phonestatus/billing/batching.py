@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any, cast
 
 from sqlalchemy import BigInteger, Table, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -229,19 +231,43 @@ def _insert_events_postgresql(session: Session, events: list[dict[str, Any]]) ->
         session.execute(_INSERT_EVENTS_POSTGRESQL, _columns(chunk, _EVENT_VALUE_COLUMNS))
 
 
-# On SQLite the rows go to the driver's executemany with plain SQL built once
+# On SQLite the rows go to the driver as multi-row INSERTs of plain SQL built
 # from the tables. Per row, SQLAlchemy's insertmanyvalues cost about 25 µs of
-# Python (bind processing, RETURNING rows) against about 5 µs this way, and
-# both the gateway's recorder and batch workers insert every query here.
-_INSERT_RECORD_SQL = (
-    f"INSERT INTO {QueryRecord.__tablename__} ({', '.join(_RECORD_VALUE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _RECORD_VALUE_COLUMNS)}) "
-    "ON CONFLICT (request_id) DO NOTHING"
-)
-_INSERT_EVENT_SQL = (
-    f"INSERT INTO {UsageEvent.__tablename__} ({', '.join(_EVENT_VALUE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _EVENT_VALUE_COLUMNS)})"
-)
+# Python (bind processing, RETURNING rows), and both the gateway's recorder and
+# batch workers insert every query here. 12 columns x 500 rows per statement
+# stays far below SQLite's limit of 32,766 bound parameters.
+SQLITE_ROWS_PER_INSERT = 500
+
+
+@lru_cache(maxsize=64)
+def _sqlite_insert_sql(table: str, columns: tuple[str, ...], rows: int, suffix: str) -> str:
+    placeholders = "(" + ", ".join("?" for _ in columns) + ")"
+    values = ", ".join(placeholders for _ in range(rows))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}{suffix}"
+
+
+def _insert_rows_sqlite(
+    connection: Connection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    suffix: str = "",
+) -> int:
+    """Insert ``rows`` with one multi-row INSERT per ``SQLITE_ROWS_PER_INSERT``; return rowcount.
+
+    One statement per group, not the driver's executemany: executemany gives
+    up the interpreter lock around every row and then waits to get it back
+    from the busy event loop thread, once per row.
+    """
+    added = 0
+    for start in range(0, len(rows), SQLITE_ROWS_PER_INSERT):
+        chunk = rows[start : start + SQLITE_ROWS_PER_INSERT]
+        sql = _sqlite_insert_sql(table, columns, len(chunk), suffix)
+        parameters = tuple(value for row in chunk for value in row)
+        added += connection.exec_driver_sql(sql, parameters).rowcount
+    return added
+
+
 # The dialect's own processor, so times are stored exactly as the ORM stores them
 # (the plain type's processor would leave the format to the sqlite3 module).
 _SQLITE_DIALECT = sqlite.dialect()
@@ -287,7 +313,13 @@ def _insert_records_sqlite(
         row = list(_RECORD_VALUES(usage))
         row[_RECORD_TIME_INDEX] = times(usage.occurred_at)
         rows.append(tuple(row))
-    added = connection.exec_driver_sql(_INSERT_RECORD_SQL, rows).rowcount
+    added = _insert_rows_sqlite(
+        connection,
+        QueryRecord.__tablename__,
+        _RECORD_VALUE_COLUMNS,
+        rows,
+        " ON CONFLICT (request_id) DO NOTHING",
+    )
     if added <= 0:
         return {}
     result = connection.exec_driver_sql(
@@ -308,7 +340,7 @@ def _insert_events_sqlite(
         row = [event[name] for name in _EVENT_VALUE_COLUMNS]
         row[_EVENT_TIME_INDEX] = times(event["occurred_at"])
         rows.append(tuple(row))
-    session.connection().exec_driver_sql(_INSERT_EVENT_SQL, rows)
+    _insert_rows_sqlite(session.connection(), UsageEvent.__tablename__, _EVENT_VALUE_COLUMNS, rows)
 
 
 def _claim_units(
