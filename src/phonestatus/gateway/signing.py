@@ -83,7 +83,10 @@ def v1_string_to_sign(method: str, params: Mapping[str, str]) -> str:
 def v1_signature(string_to_sign: str, secret: str) -> str:
     """Return the Base64 HMAC-SHA1 of the string-to-sign keyed with ``secret + "&"``."""
     key = (secret + "&").encode()
-    digest = hmac.digest(key, string_to_sign.encode(), "sha1")
+    # hmac.new, not the one-shot hmac.digest: the one-shot call releases the
+    # interpreter lock even for short messages, and on a busy server the
+    # event loop then waits for a background thread to give it back.
+    digest = hmac.new(key, string_to_sign.encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
