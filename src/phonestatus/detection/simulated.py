@@ -16,6 +16,7 @@ a per-carrier capacity above which lookups are refused, and injected faults.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import math
 import random
@@ -211,7 +212,10 @@ class SimulatedNetwork:
         return number, line
 
     def _hash(self, text: str) -> bytes:
-        return hmac.digest(self._key, text.encode(), "sha256")
+        # hmac.new, not the one-shot hmac.digest, which releases the interpreter
+        # lock even for short messages and then waits to take it back whenever
+        # another thread (the gateway's recorder, the log writer) is runnable.
+        return hmac.new(self._key, text.encode(), hashlib.sha256).digest()
 
     def _hashed_line(self, material: bytes, basic: Carrier) -> SimulatedLine:
         state = _pick(self._distribution, _uniform(material, 0))
