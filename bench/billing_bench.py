@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -190,11 +191,12 @@ def metering_off_app() -> Any:
 
 
 def _serve_app() -> Any:
-    """Build the application as ``phonestatus serve`` does, logging set up the same way."""
-    from phonestatus.app import create_app
+    """Build the application as ``phonestatus serve`` does, logging and switch interval too."""
+    from phonestatus.app import SWITCH_INTERVAL_SECONDS, create_app
     from phonestatus.logs import configure_logging
     from phonestatus.settings import LogFormat, Settings
 
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     settings = Settings()
     configure_logging(
         json=settings.log_format is LogFormat.JSON, cache_loggers=True, background=True
