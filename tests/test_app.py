@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from phonestatus.app import create_app
 from phonestatus.clock import SystemClock
@@ -18,6 +19,8 @@ async def client(settings_factory: Callable[..., Settings]) -> AsyncIterator[htt
     settings = settings_factory()
     runtime = Runtime.build(settings)
     app = create_app(settings, runtime=runtime)
+    # httpx's ASGITransport does not run the lifespan, which would set this.
+    app.state.runtime = runtime
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -50,3 +53,33 @@ class TestMetrics:
         assert response.headers["content-type"].startswith("text/plain")
         assert "phonestatus_detection_queries_total{" in response.text
         assert 'scene="sms"' in response.text
+
+
+class TestRequestLog:
+    async def test_console_request_logged(self, client: httpx.AsyncClient) -> None:
+        with capture_logs() as logs:
+            response = await client.post(
+                "/console/api/session", json={"username": "nobody", "password": "wrong"}
+            )
+
+        lines = [entry for entry in logs if entry["event"] == "http_request"]
+        assert response.status_code == 401
+        assert len(lines) == 1
+        assert lines[0]["method"] == "POST"
+        assert lines[0]["path"] == "/console/api/session"
+        assert lines[0]["http_status"] == 401
+        assert "wrong" not in repr(lines[0])
+
+    async def test_unknown_path_logged(self, client: httpx.AsyncClient) -> None:
+        with capture_logs() as logs:
+            response = await client.get("/no-such-page")
+
+        lines = [entry for entry in logs if entry["event"] == "http_request"]
+        assert response.status_code == 404
+        assert [line["http_status"] for line in lines] == [404]
+
+    async def test_health_not_logged(self, client: httpx.AsyncClient) -> None:
+        with capture_logs() as logs:
+            await client.get("/health")
+
+        assert [entry for entry in logs if entry["event"] == "http_request"] == []

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 
+import structlog
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from phonestatus import __version__
 from phonestatus.batch.wiring import start_batch_worker
@@ -29,6 +32,12 @@ from phonestatus.settings import Settings
 SWITCH_INTERVAL_SECONDS = 0.0005
 
 
+# Probed every few seconds by load balancers and scrapers; a line each would bury the rest.
+UNLOGGED_PATHS = frozenset({"/health", "/metrics"})
+
+logger = structlog.get_logger("phonestatus.http")
+
+
 class PhonestatusApp(FastAPI):
     """The FastAPI app with the RPC gateway in front of routing.
 
@@ -40,12 +49,41 @@ class PhonestatusApp(FastAPI):
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/":
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        if scope["path"] == "/":
             gateway: GatewayPipeline | None = getattr(self.state, "gateway", None)
             if gateway is not None:
+                # The gateway logs its own line, with the RequestId it returns.
                 await gateway(scope, receive, send)
                 return
-        await super().__call__(scope, receive, send)
+        if scope["path"] in UNLOGGED_PATHS:
+            await super().__call__(scope, receive, send)
+            return
+        await self._call_logged(scope, receive, send)
+
+    async def _call_logged(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a console or other request and log one line for it."""
+        started = time.perf_counter()
+        status = HTTPStatus.INTERNAL_SERVER_ERROR.value
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await super().__call__(scope, receive, send_with_status)
+        finally:
+            logger.info(
+                "http_request",
+                method=scope["method"],
+                path=scope["path"][:200],
+                http_status=status,
+                latency_ms=round((time.perf_counter() - started) * 1000),
+            )
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
