@@ -241,25 +241,10 @@ def _start_app(factory: str, env: dict[str, str], workers: int) -> tuple[Any, in
 
 
 def gateway_main(args: argparse.Namespace) -> None:
-    import os
-    import secrets
-
     import gateway_bench
 
     with tempfile.TemporaryDirectory(prefix="billing-bench-") as data_dir:
-        env = {
-            key: value for key, value in os.environ.items() if not key.startswith("PHONESTATUS_")
-        }
-        env |= {
-            "PHONESTATUS_DATA_DIR": data_dir,
-            "PHONESTATUS_SECRET_KEY": secrets.token_urlsafe(32),
-            "PHONESTATUS_SIMULATOR_LATENCY_SCALE": "0",
-            "PHONESTATUS_NUMBER_RATE_LIMIT": "off",
-            "PHONESTATUS_ACCOUNT_RATE_LIMIT": "1000000/second",
-            "PHONESTATUS_BATCH_WORKER_ENABLED": "false",
-        }
-        if args.database_url:
-            env["PHONESTATUS_DATABASE_URL"] = args.database_url
+        env = gateway_bench.server_env(data_dir, database_url=args.database_url)
         demo = None
         rates: dict[str, list[float]] = {"on": [], "off": []}
         errors = {"on": 0.0, "off": 0.0}

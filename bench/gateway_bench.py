@@ -274,6 +274,29 @@ def run_load(
     }
 
 
+def server_env(
+    data_dir: str, *, database_url: str | None = None, redis_url: str | None = None
+) -> dict[str, str]:
+    """Return the environment for a benchmarked server: this process's, minus PHONESTATUS_*."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PHONESTATUS_")}
+    env |= {
+        "PHONESTATUS_DATA_DIR": data_dir,
+        "PHONESTATUS_SECRET_KEY": secrets.token_urlsafe(32),
+        "PHONESTATUS_SIMULATOR_LATENCY_SCALE": "0",
+        "PHONESTATUS_NUMBER_RATE_LIMIT": "off",
+        # The default 200/second per account would measure the throttle, not the stack.
+        "PHONESTATUS_ACCOUNT_RATE_LIMIT": "1000000/second",
+        # An idle batch worker polls the database every second. On SQLite it competes
+        # with the gateway for the write lock, so it is switched off for this run.
+        "PHONESTATUS_BATCH_WORKER_ENABLED": "false",
+    }
+    if database_url:
+        env["PHONESTATUS_DATABASE_URL"] = database_url
+    if redis_url:
+        env["PHONESTATUS_REDIS_URL"] = redis_url
+    return env
+
+
 def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
     """Return the run with the median calls/s (the lower middle one for an even count)."""
     ordered = sorted(runs, key=lambda run: run["calls_per_second"])
@@ -303,24 +326,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as data_dir:
-        env = {
-            key: value for key, value in os.environ.items() if not key.startswith("PHONESTATUS_")
-        }
-        env |= {
-            "PHONESTATUS_DATA_DIR": data_dir,
-            "PHONESTATUS_SECRET_KEY": secrets.token_urlsafe(32),
-            "PHONESTATUS_SIMULATOR_LATENCY_SCALE": "0",
-            "PHONESTATUS_NUMBER_RATE_LIMIT": "off",
-            # The default 200/second per account would measure the throttle, not the stack.
-            "PHONESTATUS_ACCOUNT_RATE_LIMIT": "1000000/second",
-            # An idle batch worker polls the database every second. On SQLite it competes
-            # with the gateway for the write lock, so it is switched off for this run.
-            "PHONESTATUS_BATCH_WORKER_ENABLED": "false",
-        }
-        if args.database_url:
-            env["PHONESTATUS_DATABASE_URL"] = args.database_url
-        if args.redis_url:
-            env["PHONESTATUS_REDIS_URL"] = args.redis_url
+        env = server_env(data_dir, database_url=args.database_url, redis_url=args.redis_url)
 
         full, full_port = start_phonestatus(env, args.workers)
         bare, bare_port = start_bare(args.workers)

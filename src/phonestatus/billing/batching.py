@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from phonestatus.billing.metering import PACKAGE_CLAIM_ATTEMPTS, QueryUsage
+from phonestatus.billing.metering import PACKAGE_CLAIM_ATTEMPTS, QueryUsage, record_values
 from phonestatus.billing.models import Package, QueryRecord, UsageEvent
 from phonestatus.billing.prices import PriceList
 from phonestatus.storage.db import UTCDateTime
@@ -87,7 +87,7 @@ def record_queries_sync(
     """``record_queries`` for a synchronous session, such as one in a writer thread."""
     record_ids = meter_queries(session, usages, prices=prices)
     return [
-        None if record_id is None else QueryRecord(id=record_id, **_record_values(usage))
+        None if record_id is None else QueryRecord(id=record_id, **record_values(usage))
         for record_id, usage in zip(record_ids, usages, strict=True)
     ]
 
@@ -155,23 +155,6 @@ def meter_queries(
     return results
 
 
-def _record_values(usage: QueryUsage) -> dict[str, Any]:
-    return {
-        "account_id": usage.account_id,
-        "request_id": usage.request_id,
-        "action": usage.action,
-        "code": usage.code,
-        "status": usage.status,
-        "billable": usage.billable,
-        "masked_number": usage.masked_number,
-        "carrier": usage.carrier,
-        "connector": usage.connector,
-        "latency_ms": usage.latency_ms,
-        "source": usage.source,
-        "occurred_at": usage.occurred_at,
-    }
-
-
 # On PostgreSQL a group is one INSERT ... SELECT FROM unnest(...) per table: one
 # array parameter per column, so the statement and its round trip stay the
 # same whatever the group size, and the per-row work is building the arrays.
@@ -215,7 +198,7 @@ def _columns(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, 
 
 def _insert_records_postgresql(session: Session, usages: Sequence[QueryUsage]) -> dict[str, int]:
     """Insert the records, skipping known request ids; return request id -> new record id."""
-    rows = [_record_values(usage) for usage in usages]
+    rows = [record_values(usage) for usage in usages]
     inserted: dict[str, int] = {}
     for start in range(0, len(rows), INSERT_CHUNK_ROWS):
         chunk = rows[start : start + INSERT_CHUNK_ROWS]

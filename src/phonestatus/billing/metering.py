@@ -51,6 +51,24 @@ class BlockReason(StrEnum):
     PURGED = "purged"
 
 
+def record_values(usage: QueryUsage) -> dict[str, Any]:
+    """Return the query record's column values for ``usage``."""
+    return {
+        "account_id": usage.account_id,
+        "request_id": usage.request_id,
+        "action": usage.action,
+        "code": usage.code,
+        "status": usage.status,
+        "billable": usage.billable,
+        "masked_number": usage.masked_number,
+        "carrier": usage.carrier,
+        "connector": usage.connector,
+        "latency_ms": usage.latency_ms,
+        "source": usage.source,
+        "occurred_at": usage.occurred_at,
+    }
+
+
 async def record_query(
     session: AsyncSession, usage: QueryUsage, *, prices: PriceList
 ) -> QueryRecord:
@@ -66,20 +84,7 @@ async def record_query(
     if usage.occurred_at.tzinfo is None:
         raise ValueError(f"occurred_at must be aware UTC, got naive {usage.occurred_at!r}")
 
-    values: dict[str, Any] = {
-        "account_id": usage.account_id,
-        "request_id": usage.request_id,
-        "action": usage.action,
-        "code": usage.code,
-        "status": usage.status,
-        "billable": usage.billable,
-        "masked_number": usage.masked_number,
-        "carrier": usage.carrier,
-        "connector": usage.connector,
-        "latency_ms": usage.latency_ms,
-        "source": usage.source,
-        "occurred_at": usage.occurred_at,
-    }
+    values = record_values(usage)
     record_id = await _insert_record(session, values)
     if record_id is None:
         raise QueryAlreadyRecorded(usage.request_id)
