@@ -182,7 +182,7 @@ def metering_off_app() -> Any:
     from phonestatus.gateway import recorder
 
     def record_nothing(session: Any, usages: Any, *, prices: PriceList) -> list[int | None]:
-        # Any non-None id tells the recorder the usage counts as recorded.
+        # The recorder treats any non-None id as a recorded usage.
         return [0 for _ in usages]
 
     # The recorder imports meter_queries by name, so it is replaced where it is used.

@@ -42,10 +42,10 @@ class PhonestatusApp(FastAPI):
     """The FastAPI app with the RPC gateway in front of routing.
 
     Every Dytnsapi action is served at ``/`` (any method, so other methods get
-    the contract's ``UnsupportedHTTPMethod`` envelope). The gateway answers
-    those requests itself: it builds every envelope, errors included, so
-    FastAPI's routing, dependency and exception layers would only add cost to
-    the hottest path of the service.
+    the contract's ``UnsupportedHTTPMethod`` envelope). The gateway serves those
+    requests itself and builds every envelope, errors included. FastAPI's
+    routing, dependency and exception layers would only add cost to the
+    hottest path of the service.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -20,14 +20,14 @@ WRITE_INTERVAL_SECONDS = 0.05
 
 
 class BackgroundLineWriter:
-    """Writes log lines from a thread of its own, so callers never wait for the output.
+    """A log line writer with a thread of its own, so callers do not wait for the output.
 
     A server logs one line per request. Written in the request's thread, each
     line is a system call, during which the thread gives up the interpreter
-    lock and then waits to get it back. Here callers only queue the line; the
+    lock and then waits to get it back. Here callers only queue the line. The
     writer thread wakes every ``WRITE_INTERVAL_SECONDS`` and writes what has
     queued up in one call. ``close`` (registered with atexit) writes what is
-    left; only a killed process loses the lines of its last interval.
+    left, so only a killed process loses the lines of its last interval.
     """
 
     def __init__(self, stream: TextIO) -> None:

@@ -111,22 +111,22 @@ class RateLimitStorage:
             )
             return True
 
-    async def take(self, item: RateLimitItem, wanted: int, *identifiers: str) -> int:
-        """Consume up to ``wanted`` units of ``item`` at once; return how many were granted.
+    async def take(self, item: RateLimitItem, requested: int, *identifiers: str) -> int:
+        """Consume up to ``requested`` units of ``item`` at once; return how many were granted.
 
         Granting ``n`` here counts like ``n`` successful ``hit`` calls in a row,
-        for two or three storage calls instead of ``wanted``. Fails open on a
+        for two or three storage calls instead of ``requested``. Fails open on a
         storage error, as ``hit`` does.
         """
-        if wanted <= 0:
+        if requested <= 0:
             return 0
         try:
-            if await self.limiter.hit(item, *identifiers, cost=wanted):
-                return wanted
+            if await self.limiter.hit(item, *identifiers, cost=requested):
+                return requested
             # A refused hit consumes nothing; take what the window has left. Another
             # process may take it first, and then the second hit is refused too.
             stats = await self.limiter.get_window_stats(item, *identifiers)
-            remaining = min(wanted, int(stats.remaining))
+            remaining = min(requested, int(stats.remaining))
             if remaining > 0 and await self.limiter.hit(item, *identifiers, cost=remaining):
                 return remaining
             return 0
@@ -137,7 +137,7 @@ class RateLimitStorage:
                 namespace=identifiers[0] if identifiers else None,
                 error=repr(exc.storage_error),
             )
-            return wanted
+            return requested
 
     async def aclose(self) -> None:
         if self._pool is not None:
@@ -182,12 +182,12 @@ class CarrierCapacity:
             return True
         return await self._storage.hit(item, "carrier", carrier.value)
 
-    async def take(self, carrier: Carrier, wanted: int) -> int:
-        """Count up to ``wanted`` lookups on ``carrier`` at once; return how many fit."""
+    async def take(self, carrier: Carrier, requested: int) -> int:
+        """Count up to ``requested`` lookups on ``carrier`` at once; return how many fit."""
         item = self._limits.get(carrier)
         if item is None:
-            return wanted
-        return await self._storage.take(item, wanted, "carrier", carrier.value)
+            return requested
+        return await self._storage.take(item, requested, "carrier", carrier.value)
 
 
 class AccountRateLimiter:
@@ -205,12 +205,12 @@ class AccountRateLimiter:
         """
         return await self._storage.hit(self._item(limit), "account", account_id)
 
-    async def take(self, account_id: str, limit: str, wanted: int) -> int:
-        """Count up to ``wanted`` queries of ``account_id`` at once; return how many fit.
+    async def take(self, account_id: str, limit: str, requested: int) -> int:
+        """Count up to ``requested`` queries of ``account_id`` at once; return how many fit.
 
         Raises ``RateLimitConfigError`` for a limit string that does not parse.
         """
-        return await self._storage.take(self._item(limit), wanted, "account", account_id)
+        return await self._storage.take(self._item(limit), requested, "account", account_id)
 
     def _item(self, limit: str) -> RateLimitItem:
         item = self._items.get(limit)

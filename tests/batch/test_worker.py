@@ -151,10 +151,10 @@ class AlternatingLimiter:
         self.granted = 0
         self.limits: set[tuple[str, str]] = set()
 
-    async def take(self, account_id: str, limit: str, wanted: int) -> int:
+    async def take(self, account_id: str, limit: str, requested: int) -> int:
         self.calls += 1
         self.limits.add((account_id, limit))
-        granted = min(wanted, (self.calls + 1) % 2)
+        granted = min(requested, (self.calls + 1) % 2)
         self.granted += granted
         return granted
 

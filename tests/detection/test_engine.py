@@ -659,7 +659,7 @@ class TestQueryMany:
                 network, latency=LatencyProfile(DEFAULT_LATENCY_MEAN_MS, scale=0)
             )
 
-        # Both are named "simulated"; their seeds make them answer differently.
+        # Both are named "simulated", and their seeds give them different outcomes.
         routes = {Carrier.CMCC: simulated("seed-a"), Carrier.CTCC: simulated("seed-b")}
         subjects = [
             _subject(f"{prefix}{index:08d}") for index in range(60) for prefix in ("138", "189")

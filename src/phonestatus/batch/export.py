@@ -36,7 +36,7 @@ class ResultIndex:
     """Answered numbers of one job and their results, looked up by number."""
 
     def __init__(self, expected_numbers: int = 0) -> None:
-        # Sized up front, the table never grows, so it never holds two copies at once.
+        # Sized up front, the table never grows, so memory never has two copies of it at once.
         self._table = NumberTable(NumberTable.capacity_for(expected_numbers))
         self._results: list[NumberResult] = []
         self._ids: dict[NumberResult, int] = {}

@@ -33,9 +33,9 @@ INSERT_CHUNK_ROWS = 500
 
 # Take up to :wanted units from the usable package that expires first. The row
 # lock (FOR UPDATE) makes `remaining` current before the decrement.
-# When nothing was claimed, the last column tells whether a usable package is
-# left (in the statement's snapshot), so the common case of no package at all
-# costs one round trip.
+# When nothing was claimed, the last column is whether a usable package is left
+# (in the statement's snapshot), so the common case of no package at all costs
+# one round trip.
 _CLAIM_POSTGRESQL = text(
     """
     WITH candidate AS (

@@ -595,7 +595,7 @@ print(response.body.code, response.body.data.status, response.body.data.carrier)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
-# Where quickstart keeps the endpoint it was last given, inside the data dir.
+# File in the data dir with the endpoint quickstart was last given.
 ENDPOINT_FILE = "quickstart-endpoint"
 
 

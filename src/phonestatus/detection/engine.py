@@ -166,7 +166,7 @@ class QueryEngine:
         if self._cache is None:
             return await self._query_bulk(subjects, scene, bulk)
 
-        # A repeated subject must find the answer its first lookup cached, so
+        # A repeated subject must find the result its first lookup cached, so
         # each run of distinct subjects is looked up and cached before the next.
         results: list[QueryResult] = []
         for run in _distinct_runs(subjects):
@@ -259,7 +259,7 @@ class QueryEngine:
         self._closers.append(resource)
 
     def _bulk_connectors(self) -> dict[int, BulkConnector] | None:
-        """Return the connectors by ``id`` if every one answers instantly, else None."""
+        """Return the connectors by ``id`` if every one returns outcomes without delay, else None."""
         bulk: dict[int, BulkConnector] = {}
         for connector in self.connectors:
             if not isinstance(connector, BulkConnector) or not connector.answers_instantly:

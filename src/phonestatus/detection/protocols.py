@@ -142,7 +142,7 @@ class Connector(Protocol):
 
 @runtime_checkable
 class BulkConnector(Protocol):
-    """A connector that can also answer many subjects in one call.
+    """A connector that can also look up many subjects in one call.
 
     ``probe_many`` returns, in order, what ``probe`` would return for each
     subject. The engine uses it only while ``answers_instantly`` is true,

@@ -317,8 +317,8 @@ class SimulatedConnector:
         # carrier replaces a limiter hit per number.
         granted: dict[Carrier, int] = {}
         if self._capacity is not None:
-            wanted = Counter(line.carrier for _, line in lines)
-            for carrier, count in wanted.items():
+            lookups_per_carrier = Counter(line.carrier for _, line in lines)
+            for carrier, count in lookups_per_carrier.items():
                 granted[carrier] = await self._capacity.take(carrier, count)
 
         outcomes = []

@@ -47,7 +47,7 @@ logger = structlog.get_logger("phonestatus.gateway")
 
 
 class ClientDisconnected(Exception):
-    """The client went away before its request body arrived; nothing is answered."""
+    """The client disconnected before its request body arrived, so no response is sent."""
 
 
 class GatewayPipeline:
@@ -68,7 +68,7 @@ class GatewayPipeline:
             raise GatewayError(Failure.INTERNAL) from None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer one HTTP request as an ASGI app: the envelope, or nothing if the client left."""
+        """Serve one HTTP request as an ASGI app: send the envelope, or nothing if the client left."""
         request_id = new_request_id()
         started = time.perf_counter()
         method: str = scope["method"]
