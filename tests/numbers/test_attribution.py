@@ -1,3 +1,6 @@
+from pathlib import Path
+
+import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -5,11 +8,14 @@ from phonenumbers.geodata import GEOCODE_DATA
 
 from phonestatus.numbers import Attribution, attribute
 from phonestatus.numbers.attribution import (
+    INDEX_FILE,
     MUNICIPALITIES,
     build_index,
     geocoder_names,
     load_index,
+    read_index_file,
     split_region,
+    write_index_file,
 )
 
 MAINLAND_PROVINCES = frozenset(
@@ -144,3 +150,36 @@ class TestAttributeProperties:
 
         assert result.province is None or result.province in MAINLAND_PROVINCES
         assert (result.province is None) == (result.city is None)
+
+
+class TestIndexFile:
+    def test_write_then_read_gives_the_same_index(self, tmp_path: Path) -> None:
+        index = build_index([("138", "北京市"), ("1381234", "浙江省杭州市"), ("139", "新疆")])
+        path = tmp_path / "index.bin"
+        write_index_file(path, index, "1.2.3")
+
+        assert read_index_file(path, "1.2.3") == index
+
+    def test_other_version_is_not_used(self, tmp_path: Path) -> None:
+        path = tmp_path / "index.bin"
+        write_index_file(path, build_index([("138", "北京市")]), "1.2.3")
+
+        assert read_index_file(path, "1.2.4") is None
+        assert read_index_file(tmp_path / "missing.bin", "1.2.3") is None
+
+    def test_loaded_index_equals_one_built_from_the_installed_geodata(self) -> None:
+        # The shipped file when it matches the installed phonenumbers, else a build.
+        assert load_index() == build_index(geocoder_names(GEOCODE_DATA))
+
+    def test_shipped_file_matches_the_installed_phonenumbers(self) -> None:
+        shipped = read_index_file(INDEX_FILE, phonenumbers.__version__)
+        if shipped is None:
+            # A newer phonenumbers release still works (the index is built at
+            # first use); the shipped file only saves that time and memory.
+            pytest.skip(
+                f"{INDEX_FILE.name} was built from another phonenumbers than "
+                f"{phonenumbers.__version__}; run "
+                "phonestatus.numbers.attribution.rebuild_index_file()"
+            )
+
+        assert shipped == build_index(geocoder_names(GEOCODE_DATA))

@@ -9,15 +9,30 @@ with 1), so a lookup is an integer conversion and two indexing operations.
 
 A block the data does not cover (most of 16x, 19x and 14x in phonenumbers
 9.0) yields ``Attribution(None, None)``.
+
+Building the index means importing phonenumbers' geodata: about 0.6 s and
+80 MB for every language and country. So the built index ships as
+``data/attribution.bin`` (about 2 MB of blocks, compressed), stamped with the
+phonenumbers version it came from. A process loads that file while the
+installed phonenumbers is the same version, and builds from the geodata
+otherwise. ``rebuild_index_file`` writes the file again after an upgrade.
 """
 
 from __future__ import annotations
 
+import gc
+import json
+import sys
+import zlib
 from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+import phonenumbers
 
 BLOCK_DIGITS = 7
+INDEX_FILE = Path(__file__).with_name("data") / "attribution.bin"
 _BLOCK_COUNT = 10 ** (BLOCK_DIGITS - 1)
 _NUMBER_DIGITS = 11
 _COUNTRY_CODE = "86"
@@ -140,15 +155,68 @@ _index: AttributionIndex | None = None
 
 
 def load_index() -> AttributionIndex:
-    """Return the attribution index, building it from phonenumbers' data on first call."""
+    """Return the attribution index: the shipped file if it matches phonenumbers, else built."""
     global _index
     if _index is None:
-        # Imported here because the data module is large (about 0.6 s to
-        # import) and only attribution needs it.
-        from phonenumbers.geodata import GEOCODE_DATA
-
-        _index = build_index(geocoder_names(GEOCODE_DATA))
+        _index = read_index_file(INDEX_FILE, phonenumbers.__version__) or build_index(
+            _read_geocoder_names()
+        )
     return _index
+
+
+def write_index_file(path: Path, index: AttributionIndex, source_version: str) -> None:
+    """Write ``index`` as built from phonenumbers ``source_version``.
+
+    The layout: one JSON line (version and the attributions), then the blocks
+    as little-endian unsigned 16-bit integers, all compressed with zlib.
+    """
+    header = {
+        "phonenumbers": source_version,
+        "attributions": [[item.province, item.city] for item in index.attributions],
+    }
+    blocks = array("H", index.blocks)
+    if sys.byteorder != "little":
+        blocks.byteswap()
+    payload = json.dumps(header, ensure_ascii=False).encode() + b"\n" + blocks.tobytes()
+    path.write_bytes(zlib.compress(payload, 9))
+
+
+def read_index_file(path: Path, expected_version: str) -> AttributionIndex | None:
+    """Return the index in ``path`` if it was built from ``expected_version``, else None."""
+    try:
+        payload = zlib.decompress(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    header_line, _, block_bytes = payload.partition(b"\n")
+    header = json.loads(header_line)
+    if header["phonenumbers"] != expected_version:
+        return None
+    blocks = array("H")
+    blocks.frombytes(block_bytes)
+    if sys.byteorder != "little":
+        blocks.byteswap()
+    if len(blocks) != _BLOCK_COUNT:
+        raise ValueError(f"{path} holds {len(blocks)} blocks, expected {_BLOCK_COUNT}")
+    attributions = tuple(Attribution(province, city) for province, city in header["attributions"])
+    return AttributionIndex(blocks=blocks, attributions=attributions)
+
+
+def _read_geocoder_names() -> list[tuple[str, str]]:
+    """Read the mainland names out of phonenumbers' geodata, then unload it.
+
+    The index keeps what it needs in about 2 MB. Nothing else in the service
+    uses the geodata (a later import would simply load it again).
+    """
+    from phonenumbers.geodata import GEOCODE_DATA
+
+    names = geocoder_names(GEOCODE_DATA)
+    del GEOCODE_DATA
+    for module in [name for name in sys.modules if name.startswith("phonenumbers.geodata")]:
+        del sys.modules[module]
+    if hasattr(phonenumbers, "geodata"):
+        delattr(phonenumbers, "geodata")
+    gc.collect()
+    return names
 
 
 def attribute(digits: str) -> Attribution:
@@ -163,3 +231,9 @@ def attribute(digits: str) -> Attribution:
     if len(digits) == _NUMBER_DIGITS and digits.isdigit() and digits.isascii() and digits[0] == "1":
         return index.attributions[index.blocks[int(digits[1:BLOCK_DIGITS])]]
     return UNKNOWN
+
+
+def rebuild_index_file() -> Path:
+    """Write the shipped index again from the installed phonenumbers; return its path."""
+    write_index_file(INDEX_FILE, build_index(_read_geocoder_names()), phonenumbers.__version__)
+    return INDEX_FILE
