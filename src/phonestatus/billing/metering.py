@@ -28,7 +28,10 @@ from phonestatus.storage.db import UTCDateTime
 PACKAGE_CLAIM_ATTEMPTS = 5
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per query on the gateway's and batch workers' hot
+# paths, and a frozen dataclass's __init__ costs about half as much again.
+# Treat it as read-only.
+@dataclass(slots=True)
 class QueryUsage:
     """One completed query, as the gateway or a batch worker reports it."""
 

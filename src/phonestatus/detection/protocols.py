@@ -67,7 +67,16 @@ class ProbeSubject:
 
     @classmethod
     def for_number(cls, number: str) -> ProbeSubject:
-        return cls(number=number, digest=None, mask=Mask.NORMAL)
+        """Wrap a canonical number; a plain number with NORMAL always passes the checks.
+
+        Built without ``__init__``: batch jobs make one per number, and the
+        checks doubled the cost.
+        """
+        subject = object.__new__(cls)
+        object.__setattr__(subject, "number", number)
+        object.__setattr__(subject, "digest", None)
+        object.__setattr__(subject, "mask", Mask.NORMAL)
+        return subject
 
     @property
     def value(self) -> str:

@@ -20,11 +20,13 @@ import hashlib
 import hmac
 import math
 import random
+import struct
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from phonestatus.detection.overrides import Override, SimulatorConfigError
 from phonestatus.detection.protocols import OutcomeKind, ProbeOutcome, ProbeSubject
@@ -156,6 +158,24 @@ def _uniform(material: bytes, index: int) -> float:
     return int.from_bytes(chunk, "big") / 2**64
 
 
+_FOUR_DRAWS = struct.Struct(">4Q")
+
+
+class _Picker(Generic[T]):
+    """``_pick`` over fixed shares: the same cumulative sums, found by bisection."""
+
+    def __init__(self, shares: Mapping[T, float]) -> None:
+        self._choices = list(shares)
+        self._bounds: list[float] = []
+        total = 0.0
+        for share in shares.values():
+            total += share
+            self._bounds.append(total)
+
+    def __call__(self, draw: float) -> T:
+        return self._choices[min(bisect_right(self._bounds, draw), len(self._choices) - 1)]
+
+
 class SimulatedNetwork:
     """The deterministic part of the simulator: one line record per number."""
 
@@ -173,6 +193,9 @@ class SimulatedNetwork:
         self._overrides = dict(overrides or {})
         self._ported_share = ported_share
         self._privacy_share = privacy_share
+        self._pick_state = _Picker(self._distribution)
+        # Lines are values: one object per distinct line, not one per number.
+        self._lines: dict[tuple[NetworkState, Carrier, Carrier, bool], SimulatedLine] = {}
         # Digests of the overridden numbers resolve back to them.
         self._by_digest: dict[tuple[Mask, str], str] = {
             (mask, digest(number, mask)): number
@@ -218,16 +241,29 @@ class SimulatedNetwork:
         return hmac.new(self._key, text.encode(), hashlib.sha256).digest()
 
     def _hashed_line(self, material: bytes, basic: Carrier) -> SimulatedLine:
-        state = _pick(self._distribution, _uniform(material, 0))
+        # The four draws _uniform(material, 0..3), unpacked at once.
+        state_draw, port_draw, target_draw, privacy_draw = (
+            value / 2**64 for value in _FOUR_DRAWS.unpack(material)
+        )
+        state = self._pick_state(state_draw)
         subscribed = state in SUBSCRIBED_STATES
         carrier = basic
-        if subscribed and _uniform(material, 1) < self._ported_share:
-            others = [candidate for candidate in Carrier if candidate is not basic]
-            carrier = others[int(_uniform(material, 2) * len(others))]
-        is_privacy = subscribed and _uniform(material, 3) < self._privacy_share
-        return SimulatedLine(
-            state=state, basic_carrier=basic, carrier=carrier, is_privacy_number=is_privacy
-        )
+        if subscribed and port_draw < self._ported_share:
+            others = _OTHER_CARRIERS[basic]
+            carrier = others[int(target_draw * len(others))]
+        is_privacy = subscribed and privacy_draw < self._privacy_share
+        key = (state, basic, carrier, is_privacy)
+        line = self._lines.get(key)
+        if line is None:
+            line = self._lines[key] = SimulatedLine(
+                state=state, basic_carrier=basic, carrier=carrier, is_privacy_number=is_privacy
+            )
+        return line
+
+
+_OTHER_CARRIERS = {
+    basic: [candidate for candidate in Carrier if candidate is not basic] for basic in Carrier
+}
 
 
 class Fault(StrEnum):
@@ -278,6 +314,8 @@ class SimulatedConnector:
         loop = asyncio.get_running_loop()
         started = loop.time()
         number, line = self.network.line_for(subject)
+        if subject.number is not None:
+            number = None  # only a digest's resolved number is reported back
 
         if self._capacity is not None and not await self._capacity.allow(line.carrier):
             return self._outcome(OutcomeKind.REFUSED, "OperatorLimit", loop, started, number, line)
@@ -321,27 +359,22 @@ class SimulatedConnector:
             for carrier, count in lookups_per_carrier.items():
                 granted[carrier] = await self._capacity.take(carrier, count)
 
+        # Outcomes are values too: a number given as such is not echoed back (only
+        # a digest's resolved number is), so equal lines share one outcome.
+        shared: dict[tuple[SimulatedLine, bool], ProbeOutcome] = {}
         outcomes = []
-        for number, line in lines:
+        for subject, (number, line) in zip(subjects, lines, strict=True):
             allowed = True
             if self._capacity is not None:
                 allowed = granted[line.carrier] > 0
                 granted[line.carrier] -= 1
-            kind = OutcomeKind.ANSWERED if allowed else OutcomeKind.REFUSED
-            outcomes.append(
-                ProbeOutcome(
-                    kind=kind,
-                    connector=self.name,
-                    raw_code="OK" if allowed else "OperatorLimit",
-                    latency_ms=0,
-                    state=line.state if allowed else None,
-                    carrier=line.carrier,
-                    basic_carrier=line.basic_carrier,
-                    is_ported=line.is_ported,
-                    is_privacy_number=line.is_privacy_number if allowed else None,
-                    number=number,
-                )
-            )
+            if subject.number is None:
+                outcomes.append(self._instant_outcome(line, allowed, number))
+                continue
+            outcome = shared.get((line, allowed))
+            if outcome is None:
+                outcome = shared[line, allowed] = self._instant_outcome(line, allowed, None)
+            outcomes.append(outcome)
         return outcomes
 
     async def aclose(self) -> None:
@@ -351,6 +384,22 @@ class SimulatedConnector:
         if self._fault_rate == 0 or self._rng.random() >= self._fault_rate:
             return None
         return Fault.TIMEOUT if self._rng.random() < 0.5 else Fault.ERROR
+
+    def _instant_outcome(
+        self, line: SimulatedLine, allowed: bool, number: str | None
+    ) -> ProbeOutcome:
+        return ProbeOutcome(
+            kind=OutcomeKind.ANSWERED if allowed else OutcomeKind.REFUSED,
+            connector=self.name,
+            raw_code="OK" if allowed else "OperatorLimit",
+            latency_ms=0,
+            state=line.state if allowed else None,
+            carrier=line.carrier,
+            basic_carrier=line.basic_carrier,
+            is_ported=line.is_ported,
+            is_privacy_number=line.is_privacy_number if allowed else None,
+            number=number,
+        )
 
     def _outcome(
         self,
