@@ -89,14 +89,11 @@ async def run_pipeline(
     from phonestatus.batch.export import export_job
     from phonestatus.batch.readers import ReaderLimits
     from phonestatus.batch.service import JobRequest, create_job, get_job
-    from phonestatus.batch.worker import BatchWorker
+    from phonestatus.batch.wiring import WorkerResources
     from phonestatus.batch.writers import OutputFormat
     from phonestatus.billing import PriceList
-    from phonestatus.detection import QueryEngine
-    from phonestatus.ratelimit import AccountRateLimiter, RateLimitStorage
     from phonestatus.runtime import Runtime
     from phonestatus.settings import Settings
-    from phonestatus.storage.db import create_sync_engine
 
     settings = Settings(
         data_dir=work_dir / "data",
@@ -106,6 +103,7 @@ async def run_pipeline(
         simulator_carrier_capacity=options.carrier_capacity,
         number_rate_limit="off",
         batch_chunk_size=options.chunk_size,
+        batch_commit_process=options.commits == "process",
     )
     runtime = Runtime.build(settings)
     clock = runtime.clock
@@ -133,19 +131,9 @@ async def run_pipeline(
     stored = time.perf_counter()
     stored_rss_mb = _peak_rss_mb()
 
-    engine = QueryEngine.from_settings(settings, clock=clock)
-    sync_engine = create_sync_engine(settings.sqlalchemy_url)
-    worker = BatchWorker(
-        session_factory=runtime.session_factory,
-        engine=engine,
-        prices=prices,
-        clock=clock,
-        rate_limiter=AccountRateLimiter(storage=RateLimitStorage.from_url(settings.redis_url)),
-        default_rate_limit=settings.account_rate_limit,
-        concurrency=settings.batch_query_concurrency,
-        parallel_chunks=settings.batch_parallel_chunks,
-        sync_engine=sync_engine,
-    )
+    # The worker as `serve` and `batch run` build it, SQLite writer process included.
+    resources = WorkerResources(runtime)
+    worker = resources.worker
     if not options.skip_queries:
         await worker.run_until_idle(job_id)
     queried = time.perf_counter()
@@ -157,12 +145,15 @@ async def run_pipeline(
     output = work_dir / f"result.{output_format.value}"
     summary = await export_job(runtime.session_factory, job, output, output_format)
     written = time.perf_counter()
-    await engine.aclose()
-    if sync_engine is not None:
-        sync_engine.dispose()
+    writer_pid = resources.commits.pid if resources.commits is not None else None
+    writer_peak_rss_mb = _peak_rss_mb_of(writer_pid) if writer_pid is not None else 0
+    await resources.aclose()
     await runtime.close()
     # CPU time, unlike wall time, does not grow when other processes share the cores.
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    # The SQLite writer process, if any, has exited and been waited for by now.
+    writer = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_rss_mb = round(usage.ru_maxrss / 1024)
 
     return {
         "rows": summary.rows,
@@ -175,7 +166,11 @@ async def run_pipeline(
         "write_seconds": round(written - queried, 1),
         "total_seconds": round(written - started, 1),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "writer_cpu_seconds": round(writer.ru_utime + writer.ru_stime, 1),
+        "peak_rss_mb": peak_rss_mb,
+        "writer_peak_rss_mb": writer_peak_rss_mb,
+        # An upper bound: the two peaks need not coincide.
+        "combined_peak_rss_mb": peak_rss_mb + writer_peak_rss_mb,
         # Peaks so far at the end of each phase: which phase set the peak.
         "peak_rss_mb_after_store": stored_rss_mb,
         "peak_rss_mb_after_query": queried_rss_mb,
@@ -184,6 +179,18 @@ async def run_pipeline(
 
 def _peak_rss_mb() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _peak_rss_mb_of(pid: int) -> int:
+    """Peak RSS of a running process since it started its program (VmHWM).
+
+    Not RUSAGE_CHILDREN: on Linux that counts a child's pages from before its
+    exec, when it was still a copy of this process.
+    """
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    raise RuntimeError(f"no VmHWM for process {pid}")
 
 
 def main() -> None:
@@ -208,6 +215,12 @@ def main() -> None:
         default="CMCC=1000000/second,CUCC=1000000/second,CTCC=1000000/second,CBN=1000000/second",
         help="simulated carrier capacity in `limits` notation; empty for none",
     )
+    parser.add_argument(
+        "--commits",
+        choices=["process", "thread"],
+        default="process",
+        help="where SQLite chunks commit (PHONESTATUS_BATCH_COMMIT_PROCESS; default process)",
+    )
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -230,6 +243,7 @@ def main() -> None:
             command += ["--chunk-size", str(args.chunk_size)]
             command += ["--account-rate-limit", args.account_rate_limit]
             command += ["--carrier-capacity", args.carrier_capacity]
+            command += ["--commits", args.commits]
             if args.database:
                 command += ["--database", args.database]
             if args.skip_queries:

@@ -200,6 +200,11 @@ class Settings(BaseSettings):
         gt=0,
         description="chunks one batch worker processes at once on PostgreSQL (SQLite: always 1)",
     )
+    batch_commit_process: bool = Field(
+        default=True,
+        description="on SQLite, commit queried chunks in a separate writer process, so the "
+        "worker queries the next chunk on another core meanwhile; off: in a thread",
+    )
     batch_poll_seconds: float = Field(
         default=1.0, gt=0, description="how often an idle batch worker looks for new work"
     )

@@ -61,6 +61,42 @@ async def wait_for_progress(
     raise AssertionError(f"job {job_id} made no progress within {PROGRESS_DEADLINE_SECONDS} s")
 
 
+def child_pids(parent: int) -> list[int]:
+    """Return the ids of the processes whose parent is ``parent``."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        # The command name in parentheses may hold spaces; the parent id follows the state.
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def process_state(pid: int) -> str | None:
+    """Return the State line of a process, or None once it is gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    return next(line for line in lines if line.startswith("State:"))
+
+
+async def wait_for_exit(pid: int) -> None:
+    """Wait until ``pid`` has exited (gone, or a zombie left for its new parent to reap)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PROGRESS_DEADLINE_SECONDS
+    while loop.time() < deadline:
+        state = process_state(pid)
+        if state is None or "zombie" in state:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"process {pid} still runs {PROGRESS_DEADLINE_SECONDS} s later")
+
+
 async def assert_answered_once(
     session_factory: async_sessionmaker[AsyncSession], job_id: str, distinct: int
 ) -> None:
@@ -88,6 +124,7 @@ class TestCrash:
     async def test_sigkill_mid_job_resumes_and_bills_once(
         self,
         db_url: str,
+        db_backend: str,
         session_factory: async_sessionmaker[AsyncSession],
         account_id: str,
         make_worker: Callable[..., BatchWorker],
@@ -99,9 +136,15 @@ class TestCrash:
         process = start_worker(db_url, tmp_path / "data", concurrency=2)
         try:
             done_before_kill = await wait_for_progress(session_factory, job_id, 40, process)
+            writers = child_pids(process.pid)
         finally:
             process.send_signal(signal.SIGKILL)
             process.communicate()
+
+        if db_backend == "sqlite":
+            # The SQLite writer process sees its pipe close and exits too.
+            assert len(writers) == 1
+            await wait_for_exit(writers[0])
 
         async with session_factory() as session:
             killed = await get_job(session, job_id)

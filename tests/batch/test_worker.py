@@ -250,12 +250,12 @@ class TestPersist:
         async with session_factory() as session:
             claimed = await worker._claim(session, job_id, lock=False)
         assert claimed is not None
-        results = await worker._query_chunk(claimed)
+        commit = worker._chunk_commit(claimed, await worker._query_chunk(claimed))
         async with session_factory() as session, session.begin():
-            assert await session.run_sync(worker._persist, claimed, results)
+            assert await session.run_sync(worker._committer.persist, commit)
 
         async with session_factory() as session, session.begin():
-            second = await session.run_sync(worker._persist, claimed, results)
+            second = await session.run_sync(worker._committer.persist, commit)
 
         assert second is False
         records, distinct, _ = await billing_counts(session_factory, job_id)

@@ -4,30 +4,49 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 
 from phonestatus.accounts.crypto import SecretCipher
+from phonestatus.batch.commits import ProcessCommits, WriterConfig
 from phonestatus.batch.webhooks import WebhookSender
-from phonestatus.batch.worker import BatchWorker
+from phonestatus.batch.worker import BatchWorker, default_worker_id
 from phonestatus.billing import PriceList
 from phonestatus.detection import QueryEngine
 from phonestatus.ratelimit import AccountRateLimiter, RateLimitStorage
 from phonestatus.runtime import Runtime
+from phonestatus.settings import LogFormat
 from phonestatus.storage.db import create_sync_engine
 
 
 class WorkerResources:
-    """A worker and what it opened (query engine, limiter storage, SQLite engine), closed together."""
+    """A worker and what it opened (query engine, limiter storage, SQLite engine or
+    writer process), closed together."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, log_level: int = logging.INFO) -> None:
+        """``log_level``: the lowest level the SQLite writer process logs, as its starter does."""
         settings = runtime.settings
+        prices = PriceList.from_settings(settings)
+        worker_id = default_worker_id()
         self.engine = QueryEngine.from_settings(settings, clock=runtime.clock)
         self.limiter_storage = RateLimitStorage.from_url(settings.redis_url)
         self.sync_engine = create_sync_engine(settings.sqlalchemy_url)
+        self.commits: ProcessCommits | None = None
+        if self.sync_engine is not None and settings.batch_commit_process:
+            self.commits = ProcessCommits(
+                WriterConfig(
+                    database_url=settings.sqlalchemy_url,
+                    standard_price_li=prices.standard_li,
+                    price_overrides_li=dict(prices.overrides_li),
+                    worker_id=worker_id,
+                    log_level=log_level,
+                    json_logs=settings.log_format is LogFormat.JSON,
+                )
+            )
         self.worker = BatchWorker(
             session_factory=runtime.session_factory,
             engine=self.engine,
-            prices=PriceList.from_settings(settings),
+            prices=prices,
             clock=runtime.clock,
             rate_limiter=AccountRateLimiter(storage=self.limiter_storage),
             default_rate_limit=settings.account_rate_limit,
@@ -35,6 +54,8 @@ class WorkerResources:
             parallel_chunks=settings.batch_parallel_chunks,
             poll_seconds=settings.batch_poll_seconds,
             sync_engine=self.sync_engine,
+            commits=self.commits,
+            worker_id=worker_id,
             webhooks=WebhookSender(
                 session_factory=runtime.session_factory,
                 cipher=SecretCipher(runtime.secret_key),
@@ -44,6 +65,8 @@ class WorkerResources:
         )
 
     async def aclose(self) -> None:
+        if self.commits is not None:
+            await self.commits.aclose()
         await self.engine.aclose()
         await self.limiter_storage.aclose()
         if self.sync_engine is not None:

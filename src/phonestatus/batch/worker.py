@@ -14,10 +14,11 @@ Claiming differs by database:
   querying the same chunk twice.
 - SQLite: one writer at a time, so the chunk is read, queried outside any
   transaction and then committed in a short write transaction. The guard
-  above protects billing if a second process runs anyway. Given a blocking
-  engine (``create_sync_engine``), that transaction runs whole in a worker
-  thread, because through aiosqlite every statement waits for a turn of the
-  event loop. The same transaction completes the job when no chunk is left
+  above protects billing if a second process runs anyway. The transaction
+  runs whole in a thread or a writer process (``batch.commits``), because
+  through aiosqlite every statement waits for a turn of the event loop. With
+  the writer process the worker queries the next chunk while the last one
+  commits. The same transaction completes the job when no chunk is left
   pending, because with one writer at a time every other chunk's commit
   came before it.
 
@@ -31,43 +32,30 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import case, exists, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from phonestatus.accounts.models import Account
-from phonestatus.batch.intake import ChunkNumber, decode_chunk_numbers
-from phonestatus.batch.models import (
-    CLAIMABLE_STATES,
-    BatchChunk,
-    BatchJob,
-    BatchJobCount,
-    ChunkState,
-    JobState,
+from phonestatus.batch.commits import (
+    ChunkCommit,
+    ChunkCommitter,
+    ThreadCommits,
+    complete_statement,
+    pending_chunks,
 )
+from phonestatus.batch.intake import ChunkNumber, decode_chunk_numbers
+from phonestatus.batch.models import CLAIMABLE_STATES, BatchChunk, BatchJob, ChunkState, JobState
 from phonestatus.batch.results import NumberResult
 from phonestatus.batch.webhooks import WebhookSender
-from phonestatus.billing import (
-    BlockReason,
-    PriceList,
-    QueryUsage,
-    account_block_reason,
-)
-from phonestatus.billing.batching import meter_queries
+from phonestatus.billing import BlockReason, PriceList, account_block_reason
 from phonestatus.clock import Clock
 from phonestatus.detection import ProbeSubject, QueryEngine, QueryResult, Scene
-from phonestatus.logs import mask_number
 from phonestatus.ratelimit import AccountRateLimiter
-from phonestatus.storage.db import SQLITE_BEGIN_OPTION
 
 log = structlog.get_logger(__name__)
 
@@ -88,6 +76,16 @@ class ClaimedChunk:
     numbers: list[ChunkNumber]
 
 
+class Commits(Protocol):
+    """Where a SQLite worker sends its queried chunks: ``batch.commits``' thread or process."""
+
+    pipelined: bool
+
+    async def commit(self, commit: ChunkCommit) -> bool: ...
+
+    async def aclose(self) -> None: ...
+
+
 class BatchWorker:
     """Processes pending chunks of queued and running jobs, oldest job first."""
 
@@ -106,6 +104,7 @@ class BatchWorker:
         worker_id: str | None = None,
         parallel_chunks: int = 1,
         sync_engine: Engine | None = None,
+        commits: Commits | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._engine = engine
@@ -116,13 +115,25 @@ class BatchWorker:
         self._concurrency = concurrency
         self._poll_seconds = poll_seconds
         self._webhooks = webhooks
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_id = worker_id or default_worker_id()
         bind = session_factory.kw.get("bind")
         self._is_postgresql = bind is not None and bind.dialect.name == "postgresql"
         # SQLite has one writer, so chunks in parallel would only wait for each other.
         self._lanes = max(1, parallel_chunks) if self._is_postgresql else 1
-        # Only SQLite gets a blocking engine; PostgreSQL commits through the async session.
-        self._sync_engine = None if self._is_postgresql else sync_engine
+        self._committer = ChunkCommitter(
+            prices=prices, worker_id=self.worker_id, is_postgresql=self._is_postgresql
+        )
+        # Only SQLite commits elsewhere; PostgreSQL commits in the claim's transaction.
+        # ``commits`` wins over ``sync_engine``; with neither, through the async session.
+        self._commits: Commits | None = None
+        if not self._is_postgresql:
+            if commits is not None:
+                self._commits = commits
+            elif sync_engine is not None:
+                self._commits = ThreadCommits(sync_engine, self._committer)
+        # A pipelined SQLite commit still running while the next chunk is queried.
+        self._in_flight: asyncio.Task[bool] | None = None
+        self._in_flight_chunk: tuple[str, int] | None = None
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; when idle, deliver webhooks and poll again."""
@@ -142,6 +153,10 @@ class BatchWorker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=self._poll_seconds)
         finally:
+            try:
+                await self._drain()
+            except Exception:
+                log.exception("batch_worker_error", worker_id=self.worker_id)
             log.info("batch_worker_stopped", worker_id=self.worker_id)
 
     async def run_until_idle(self, job_id: str | None = None) -> None:
@@ -156,9 +171,9 @@ class BatchWorker:
             await self._webhooks.deliver_due()
 
     async def run_once(self, job_id: str | None = None) -> bool:
-        """Process one chunk; return False when there was none to claim."""
+        """Process one chunk; return False when there was nothing left to do."""
         if not self._is_postgresql:
-            return await self._process_optimistic(job_id) is not None
+            return await self._process_optimistic(job_id)
 
         claimed = await self._process_locked(job_id)
         if claimed is None:
@@ -173,56 +188,78 @@ class BatchWorker:
                 return None
             reason = await account_block_reason(session, claimed.account_id)
             if reason is None:
-                results = await self._query_chunk(claimed)
-                await session.run_sync(self._persist, claimed, results)
+                commit = self._chunk_commit(claimed, await self._query_chunk(claimed))
+                await session.run_sync(self._committer.persist, commit)
         if reason is not None:
             await self._pause(claimed, reason)
         return claimed
 
-    async def _process_optimistic(self, job_id: str | None) -> ClaimedChunk | None:
+    async def _process_optimistic(self, job_id: str | None) -> bool:
+        reason: BlockReason | None = None
         async with self._session_factory() as session:
-            claimed = await self._claim(session, job_id, lock=False)
-            if claimed is None:
-                return None
-            reason = await account_block_reason(session, claimed.account_id)
+            claimed = await self._claim(session, job_id, lock=False, skip=self._in_flight_chunk)
+            if claimed is not None:
+                reason = await account_block_reason(session, claimed.account_id)
+        if claimed is None:
+            # Nothing new to claim: a chunk still committing is the last work left.
+            return await self._drain()
         if reason is not None:
+            await self._drain()
             await self._pause(claimed, reason)
-            return claimed
+            return True
 
-        results = await self._query_chunk(claimed)
-        if self._sync_engine is not None:
-            completed = await asyncio.to_thread(self._persist_blocking, claimed, results)
+        commit = self._chunk_commit(claimed, await self._query_chunk(claimed))
+        # One commit at a time, in claim order, so the last one completes the job.
+        await self._drain()
+        if self._commits is not None and self._commits.pipelined:
+            self._in_flight = asyncio.create_task(self._commits.commit(commit))
+            self._in_flight_chunk = (commit.job_id, commit.chunk_no)
+            return True
+        if self._commits is not None:
+            completed = await self._commits.commit(commit)
         else:
             async with self._session_factory() as session, session.begin():
-                completed = await session.run_sync(self._persist_and_complete, claimed, results)
+                completed = await session.run_sync(self._committer.persist_and_complete, commit)
         if completed:
-            log.info("batch_job_completed", job_id=claimed.job_id)
-        return claimed
+            log.info("batch_job_completed", job_id=commit.job_id)
+        return True
 
-    def _persist_blocking(self, claimed: ClaimedChunk, results: list[QueryResult]) -> bool:
-        assert self._sync_engine is not None
-        with Session(self._sync_engine) as session:
-            # BEGIN IMMEDIATE takes SQLite's write lock before the first statement.
-            session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-            completed = self._persist_and_complete(session, claimed, results)
-            session.commit()
-        return completed
+    async def _drain(self) -> bool:
+        """Wait for the pipelined commit, if any; return whether there was one.
 
-    def _persist_and_complete(
-        self, session: Session, claimed: ClaimedChunk, results: list[QueryResult]
-    ) -> bool:
-        """Persist the chunk and complete its job if no chunk is left; return whether it did.
-
-        Only for SQLite, where this transaction holds the only write lock.
+        A failed commit raises here, and its chunk stays pending for the next claim.
         """
-        if not self._persist(session, claimed, results):
+        task, self._in_flight = self._in_flight, None
+        chunk, self._in_flight_chunk = self._in_flight_chunk, None
+        if task is None or chunk is None:
             return False
-        completed = session.execute(_complete_statement(claimed.job_id, self._clock.now()))
-        return bool(completed.rowcount == 1)  # type: ignore[attr-defined]
+        if await task:
+            log.info("batch_job_completed", job_id=chunk[0])
+        return True
+
+    def _chunk_commit(self, claimed: ClaimedChunk, results: list[QueryResult]) -> ChunkCommit:
+        return ChunkCommit(
+            job_id=claimed.job_id,
+            chunk_no=claimed.chunk_no,
+            account_id=claimed.account_id,
+            action=claimed.action,
+            numbers=[item.number for item in claimed.numbers],
+            row_numbers=[item.row_number for item in claimed.numbers],
+            answers=[_number_result(result) for result in results],
+            connectors=[result.connector for result in results],
+            latencies=[result.latency_ms for result in results],
+            now=self._clock.now(),
+        )
 
     async def _claim(
-        self, session: AsyncSession, job_id: str | None, *, lock: bool
+        self,
+        session: AsyncSession,
+        job_id: str | None,
+        *,
+        lock: bool,
+        skip: tuple[str, int] | None = None,
     ) -> ClaimedChunk | None:
+        """Return the oldest job's first pending chunk, except ``skip`` (job id, chunk no)."""
         statement: Any = (
             select(
                 BatchChunk.job_id,
@@ -244,6 +281,10 @@ class BatchWorker:
         )
         if job_id is not None:
             statement = statement.where(BatchChunk.job_id == job_id)
+        if skip is not None:
+            statement = statement.where(
+                ~and_(BatchChunk.job_id == skip[0], BatchChunk.chunk_no == skip[1])
+            )
         if lock:
             statement = statement.with_for_update(of=BatchChunk, skip_locked=True)
         row = (await session.execute(statement)).first()
@@ -314,156 +355,41 @@ class BatchWorker:
                 return granted
             await asyncio.sleep(THROTTLE_WAIT_SECONDS)
 
-    def _persist(self, session: Session, claimed: ClaimedChunk, results: list[QueryResult]) -> bool:
-        """Store results, mark the chunk done and bill each number; False if already done.
-
-        Synchronous, so a whole chunk runs in one thread or one ``run_sync`` call.
-        """
-        now = self._clock.now()
-        answers = [_number_result(result) for result in results]
-        stored = [answer.to_list() for answer in answers]
-        done = session.execute(
-            update(BatchChunk)
-            .where(
-                BatchChunk.job_id == claimed.job_id,
-                BatchChunk.chunk_no == claimed.chunk_no,
-                BatchChunk.state == ChunkState.PENDING.value,
-            )
-            .values(
-                state=ChunkState.DONE.value,
-                results=stored,
-                completed_by=self.worker_id[:64],
-                completed_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
-            # Nothing was written in this transaction, so committing it is harmless.
-            log.info("batch_chunk_already_done", job_id=claimed.job_id, chunk_no=claimed.chunk_no)
-            return False
-
-        self._bill(session, claimed, results, answers, now)
-
-        counts: Counter[str] = Counter()
-        billable = 0
-        for answer in answers:
-            billable += answer.billable
-            counts[f"status:{answer.outcome}"] += 1
-            if answer.carrier is not None:
-                counts[f"carrier:{answer.carrier}"] += 1
-
-        session.execute(
-            update(BatchJob)
-            .where(BatchJob.id == claimed.job_id)
-            .values(
-                queried_numbers=BatchJob.queried_numbers + len(results),
-                billable_numbers=BatchJob.billable_numbers + billable,
-                state=_running_state(),
-                started_at=_coalesce_started(now),
-            )
-            .execution_options(synchronize_session=False)
-        )
-        self._add_counts(session, claimed.job_id, counts)
-        return True
-
-    def _bill(
-        self,
-        session: Session,
-        claimed: ClaimedChunk,
-        results: Sequence[QueryResult],
-        answers: Sequence[NumberResult],
-        now: datetime,
-    ) -> None:
-        # One meter_queries call meters the whole chunk in a few statements. The
-        # stored results carry code, status, carrier and billable as plain values.
-        request_prefix = f"{claimed.job_id}:"
-        usages = [
-            QueryUsage(
-                account_id=claimed.account_id,
-                action=claimed.action,
-                request_id=f"{request_prefix}{item.row_number}",
-                code=answer.code,
-                status=answer.status,
-                billable=answer.billable,
-                masked_number=mask_number(item.number),
-                carrier=answer.carrier,
-                connector=result.connector,
-                latency_ms=result.latency_ms,
-                source="batch",
-                occurred_at=now,
-            )
-            for item, result, answer in zip(claimed.numbers, results, answers, strict=True)
-        ]
-        record_ids = meter_queries(session, usages, prices=self._prices)
-        for usage, record_id in zip(usages, record_ids, strict=True):
-            if record_id is None:
-                # Unreachable while the chunk guard holds; meter_queries never
-                # charges a request id twice.
-                log.error("batch_row_already_recorded", request_id=usage.request_id)
-
-    def _add_counts(self, session: Session, job_id: str, counts: Counter[str]) -> None:
-        if not counts:
-            return
-        rows = [{"job_id": job_id, "key": key, "count": count} for key, count in counts.items()]
-        insert_statement: Any = (
-            postgresql.insert(BatchJobCount)
-            if self._is_postgresql
-            else sqlite.insert(BatchJobCount)
-        )
-        statement = insert_statement.on_conflict_do_update(
-            index_elements=["job_id", "key"],
-            set_={"count": BatchJobCount.count + insert_statement.excluded.count},
-        )
-        session.execute(statement, rows)
-
     async def _finish_if_done(self, job_id: str) -> None:
         # Whichever worker commits the last chunk finds no pending chunk left, because
         # its own commit came after every other chunk's commit it could race with.
         # A read first: while chunks remain, no write transaction is opened at all.
         async with self._session_factory() as session:
-            if await session.scalar(select(_pending_chunks(job_id))):
+            if await session.scalar(select(pending_chunks(job_id))):
                 return
         async with self._session_factory() as session, session.begin():
-            result = await session.execute(_complete_statement(job_id, self._clock.now()))
+            result = await session.execute(complete_statement(job_id, self._clock.now()))
         if result.rowcount == 1:  # type: ignore[attr-defined]
             log.info("batch_job_completed", job_id=job_id)
 
 
+def default_worker_id() -> str:
+    """Name a worker by host and process, as stored on the chunks it completes."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def _number_result(result: QueryResult) -> NumberResult:
-    return NumberResult(
-        code=result.code.value,
-        status=result.scene_status,
-        carrier=result.carrier.value if result.carrier is not None else None,
-        billable=result.billable,
-        ported=result.is_ported,
+    key = (
+        result.code.value,
+        result.scene_status,
+        result.carrier.value if result.carrier is not None else None,
+        result.billable,
+        result.is_ported,
     )
-
-
-def _pending_chunks(job_id: str) -> Any:
-    return exists().where(BatchChunk.job_id == job_id, BatchChunk.state == ChunkState.PENDING.value)
-
-
-def _complete_statement(job_id: str, now: datetime) -> Any:
-    """Return the UPDATE that completes a claimable job with no pending chunk left."""
-    return (
-        update(BatchJob)
-        .where(
-            BatchJob.id == job_id,
-            BatchJob.state.in_(CLAIMABLE_STATES),
-            ~_pending_chunks(job_id),
+    answer = _ANSWERS.get(key)
+    if answer is None:
+        code, status, carrier, billable, ported = key
+        answer = NumberResult(
+            code=code, status=status, carrier=carrier, billable=billable, ported=ported
         )
-        .values(state=JobState.COMPLETED.value, finished_at=now, state_reason=None)
-        .execution_options(synchronize_session=False)
-    )
+        # Few distinct answers exist (codes x statuses x carriers), so the cache stays small.
+        _ANSWERS[key] = answer
+    return answer
 
 
-def _running_state() -> Any:
-    return case(
-        (BatchJob.state == JobState.QUEUED.value, JobState.RUNNING.value),
-        else_=BatchJob.state,
-    )
-
-
-def _coalesce_started(now: datetime) -> Any:
-    # The literal carries the column type so SQLite stores it in the same UTC form.
-    return func.coalesce(BatchJob.started_at, literal(now, BatchJob.__table__.c.started_at.type))
+_ANSWERS: dict[tuple[str, str | None, str | None, bool, bool], NumberResult] = {}

@@ -49,6 +49,8 @@ batch_app = typer.Typer(help="Batch query assistant (批量查询).", no_args_is
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object on stdout.")
 SCENE_CHOICES = ", ".join(scene.value for scene in service.SCENE_ACTIONS)
 PROGRESS_REFRESH_SECONDS = 0.5
+# Commands print their own output; only warnings and errors are logged (on stderr).
+CLI_LOG_LEVEL = logging.WARNING
 
 stderr = Console(stderr=True)
 
@@ -71,7 +73,7 @@ def _runtime() -> Runtime:
     # Logs go to stderr so `--json` output stays one object on stdout. Loggers are
     # cached on first use, so they get a stream that follows sys.stderr instead of
     # the object sys.stderr is now (a test runner may close and replace it).
-    configure_logging(logging.WARNING)
+    configure_logging(CLI_LOG_LEVEL)
     stream = cast(TextIO, _CurrentStderr())
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=stream))
     try:
@@ -199,11 +201,11 @@ async def _run(
 
 async def _work_with_progress(runtime: Runtime, job: BatchJob, *, show: bool) -> BatchJob:
     """Run a worker on the job until no chunk is left, showing progress on stderr."""
-    resources = WorkerResources(runtime)
+    resources = WorkerResources(runtime, log_level=CLI_LOG_LEVEL)
     work = asyncio.create_task(resources.worker.run_until_idle(job.id))
     loop = asyncio.get_running_loop()
     # Ctrl-C stops the worker; the chunk in flight rolls back unless its commit has
-    # already started in the SQLite writer thread, which then finishes it.
+    # already started in the SQLite writer process or thread, which then finishes it.
     with contextlib.suppress(NotImplementedError):
         loop.add_signal_handler(signal.SIGINT, work.cancel)
     progress = Progress(
@@ -403,7 +405,7 @@ def work(
 
     async def run() -> None:
         runtime = _runtime()
-        resources = WorkerResources(runtime)
+        resources = WorkerResources(runtime, log_level=CLI_LOG_LEVEL)
         try:
             if until_idle:
                 await resources.worker.run_until_idle()
