@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, Histogram
 
 from phonestatus.clock import FrozenClock
 from phonestatus.detection import (
@@ -24,6 +25,7 @@ from phonestatus.detection import (
     Scene,
 )
 from phonestatus.detection.cache import MemoryResultCache
+from phonestatus.detection.metrics import observe_many
 from phonestatus.detection.simulated import (
     DEFAULT_LATENCY_MEAN_MS,
     LatencyProfile,
@@ -715,3 +717,33 @@ class TestQueryMany:
     async def test_query_many_empty(self, make_engine: Callable[..., QueryEngine]) -> None:
         engine = make_engine(FakeConnector())
         assert await engine.query_many([], Scene.REAL) == []
+
+
+class TestObserveMany:
+    def test_matches_observe_in_a_loop(self) -> None:
+        registry = CollectorRegistry()
+        buckets = (0.005, 0.05, 0.1, 0.5)
+        one = Histogram(
+            "one_seconds", "one by one", ["connector"], buckets=buckets, registry=registry
+        )
+        bulk = Histogram(
+            "bulk_seconds", "in bulk", ["connector"], buckets=buckets, registry=registry
+        )
+        for amount, count in [(0.003, 7), (0.07, 3), (0.5, 2), (9.0, 4), (0.05, 1)]:
+            for _ in range(count):
+                one.labels("simulated").observe(amount)
+            observe_many(bulk.labels("simulated"), amount, count)
+
+        def samples(name: str) -> dict[tuple[str, str], float]:
+            return {
+                (sample.name.removeprefix(name), sample.labels.get("le", "")): sample.value
+                for metric in registry.collect()
+                if metric.name == name
+                for sample in metric.samples
+                if not sample.name.endswith("_created")
+            }
+
+        expected, actual = samples("one_seconds"), samples("bulk_seconds")
+        assert actual.keys() == expected.keys()
+        for key, value in expected.items():
+            assert actual[key] == pytest.approx(value)

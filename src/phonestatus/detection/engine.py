@@ -33,7 +33,7 @@ from phonestatus.detection.cache import (
     ResultCache,
     cache_key,
 )
-from phonestatus.detection.metrics import PROBE_SECONDS, QUERIES
+from phonestatus.detection.metrics import PROBE_SECONDS, QUERIES, observe_many
 from phonestatus.detection.protocols import (
     BulkConnector,
     Connector,
@@ -228,10 +228,9 @@ class QueryEngine:
             # NOTE: the histogram gets the group's mean duration once per lookup,
             # so its count matches query's while single lookups are not timed.
             share = (loop.time() - probe_started) / len(indexes)
-            histogram = PROBE_SECONDS.labels(connector.name)
+            observe_many(PROBE_SECONDS.labels(connector.name), share, len(indexes))
             observed_at = self._clock.now()
             for index, outcome in zip(indexes, outcomes, strict=True):
-                histogram.observe(share)
                 if self._cache is not None and outcome.is_answered:
                     ttl = self._ttls.get(self._ttl_status(outcome), 0)
                     key = cache_key(scene.value, subjects[index].key)

@@ -7,6 +7,8 @@ volume. ``outcome`` is ``answered``, ``refused``, ``failed``, ``cache_hit`` or
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Histogram
 
 QUERIES = Counter(
@@ -20,3 +22,24 @@ PROBE_SECONDS = Histogram(
     ["connector"],
     buckets=(0.005, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0),
 )
+
+
+def observe_many(histogram: Any, amount: float, count: int) -> None:
+    """Record ``count`` observations of the same ``amount`` in a labelled histogram.
+
+    prometheus_client has no bulk ``observe``, and calling it once per lookup
+    cost about 2 µs per number in batch jobs. This adds to the same sum and
+    bucket values ``observe`` does (a test compares the two). Should a future
+    prometheus_client rename them, it falls back to ``observe`` in a loop.
+    """
+    try:
+        total, bounds, buckets = histogram._sum, histogram._upper_bounds, histogram._buckets
+    except AttributeError:
+        for _ in range(count):
+            histogram.observe(amount)
+        return
+    total.inc(amount * count)
+    for index, bound in enumerate(bounds):
+        if amount <= bound:
+            buckets[index].inc(count)
+            break

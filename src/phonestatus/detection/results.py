@@ -16,7 +16,10 @@ class OutcomeCode(StrEnum):
     FREQUENCY_LIMIT = "RequestFrequencyLimit"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: the engine builds one per number (a million in a large batch job),
+# and a frozen dataclass's __init__ costs about half as much again. Treat it as
+# read-only; ``dataclasses.replace`` makes a changed copy.
+@dataclass(slots=True)
 class QueryResult:
     """The engine's result for one number in one scene.
 

@@ -189,6 +189,7 @@ class SimulatedNetwork:
         privacy_share: float = DEFAULT_PRIVACY_SHARE,
     ) -> None:
         self._key = seed.encode()
+        self._keyed = hmac.new(self._key, digestmod=hashlib.sha256)
         self._distribution = dict(distribution or DEFAULT_DISTRIBUTION)
         self._overrides = dict(overrides or {})
         self._ported_share = ported_share
@@ -235,10 +236,13 @@ class SimulatedNetwork:
         return number, line
 
     def _hash(self, text: str) -> bytes:
-        # hmac.new, not the one-shot hmac.digest, which releases the interpreter
-        # lock even for short messages and then waits to take it back whenever
-        # another thread (the gateway's recorder, the log writer) is runnable.
-        return hmac.new(self._key, text.encode(), hashlib.sha256).digest()
+        # A copy of a keyed HMAC object, not the one-shot hmac.digest, which
+        # releases the interpreter lock even for short messages and then waits to
+        # take it back whenever another thread (the gateway's recorder, the log
+        # writer) is runnable. Copying skips deriving the key pads per number.
+        mac = self._keyed.copy()
+        mac.update(text.encode())
+        return mac.digest()
 
     def _hashed_line(self, material: bytes, basic: Carrier) -> SimulatedLine:
         # The four draws _uniform(material, 0..3), unpacked at once.
