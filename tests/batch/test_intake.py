@@ -9,6 +9,7 @@ from phonestatus.batch.intake import (
     Intake,
     StoredRow,
     decode_block,
+    decode_chunk_columns,
     decode_chunk_numbers,
     encode_block,
     encode_chunk_numbers,
@@ -114,3 +115,10 @@ class TestEncoding:
         numbers = [ChunkNumber("13800138000", 2), ChunkNumber("13912345678", 1000000)]
 
         assert decode_chunk_numbers(encode_chunk_numbers(numbers)) == numbers
+
+    def test_chunk_columns_match_chunk_numbers(self) -> None:
+        numbers = [ChunkNumber("13800138000", 2), ChunkNumber("13912345678", 1000000)]
+
+        columns = decode_chunk_columns(encode_chunk_numbers(numbers))
+
+        assert columns == (["13800138000", "13912345678"], [2, 1000000])

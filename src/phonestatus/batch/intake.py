@@ -92,6 +92,20 @@ def decode_chunk_numbers(text: str) -> list[ChunkNumber]:
     return items
 
 
+def decode_chunk_columns(text: str) -> tuple[list[str], list[int]]:
+    """Return an encoded chunk's numbers and first row numbers as two lists, in order.
+
+    ``decode_chunk_numbers`` without an object per number, for batch workers.
+    """
+    numbers: list[str] = []
+    row_numbers: list[int] = []
+    for line in text.split("\n"):
+        number, _, row_number = line.partition(" ")
+        numbers.append(number)
+        row_numbers.append(int(row_number))
+    return numbers, row_numbers
+
+
 def chunk_number_keys(text: str) -> list[int]:
     """Return the numbers of an encoded chunk as integers, in order."""
     return [int(line[: line.index(" ")]) for line in text.split("\n")]

@@ -94,7 +94,13 @@ class NumberTable:
     def _grow(self) -> None:
         old_keys, old_values = self._keys, self._values
         self._allocate(len(old_keys) * 2)
-        self._count = 0
+        # ``add`` inlined: the keys are known valid and distinct, and growing
+        # re-adds about as many entries as the table ever receives.
+        keys, values, mask, shift = self._keys, self._values, self._mask, self._shift
         for key, value in zip(old_keys, old_values, strict=True):
             if key:
-                self.add(key, value)
+                slot = ((key * HASH_MULTIPLIER) & MASK_64) >> shift
+                while keys[slot]:
+                    slot = (slot + 1) & mask
+                keys[slot] = key
+                values[slot] = value

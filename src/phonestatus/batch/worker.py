@@ -48,7 +48,7 @@ from phonestatus.batch.commits import (
     complete_statement,
     pending_chunks,
 )
-from phonestatus.batch.intake import ChunkNumber, decode_chunk_numbers
+from phonestatus.batch.intake import decode_chunk_columns
 from phonestatus.batch.models import CLAIMABLE_STATES, BatchChunk, BatchJob, ChunkState, JobState
 from phonestatus.batch.results import NumberResult
 from phonestatus.batch.webhooks import WebhookSender
@@ -73,7 +73,8 @@ class ClaimedChunk:
     scene: Scene
     action: str
     rate_limit: str
-    numbers: list[ChunkNumber]
+    numbers: list[str]  # the chunk's distinct numbers, in order
+    row_numbers: list[int]  # the row each number first appears on
 
 
 class Commits(Protocol):
@@ -243,8 +244,8 @@ class BatchWorker:
             chunk_no=claimed.chunk_no,
             account_id=claimed.account_id,
             action=claimed.action,
-            numbers=[item.number for item in claimed.numbers],
-            row_numbers=[item.row_number for item in claimed.numbers],
+            numbers=claimed.numbers,
+            row_numbers=claimed.row_numbers,
             answers=[_number_result(result) for result in results],
             connectors=[result.connector for result in results],
             latencies=[result.latency_ms for result in results],
@@ -290,6 +291,7 @@ class BatchWorker:
         row = (await session.execute(statement)).first()
         if row is None:
             return None
+        numbers, row_numbers = decode_chunk_columns(row.numbers)
         return ClaimedChunk(
             job_id=row.job_id,
             chunk_no=row.chunk_no,
@@ -297,7 +299,8 @@ class BatchWorker:
             scene=Scene(row.scene),
             action=row.action,
             rate_limit=row.rate_limit or self._default_rate_limit,
-            numbers=decode_chunk_numbers(row.numbers),
+            numbers=numbers,
+            row_numbers=row_numbers,
         )
 
     async def _pause(self, claimed: ClaimedChunk, reason: BlockReason) -> None:
@@ -329,7 +332,7 @@ class BatchWorker:
         )
 
     async def _query_chunk(self, claimed: ClaimedChunk) -> list[QueryResult]:
-        subjects = [ProbeSubject.for_number(item.number) for item in claimed.numbers]
+        subjects = [ProbeSubject.for_number(number) for number in claimed.numbers]
         results: list[QueryResult] = []
         while len(results) < len(subjects):
             start = len(results)
