@@ -21,14 +21,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import random
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 # Segments of the three basic carriers, from the product's segment table.
 SEGMENTS = [
@@ -115,6 +119,8 @@ async def run_pipeline(
         account_id = account.id
 
     prices = PriceList.from_settings(settings)
+    sampler = MemorySampler()
+    sampler.start()
     started = time.perf_counter()
     async with runtime.session_factory() as session, session.begin():
         job, _ = await create_job(
@@ -134,8 +140,13 @@ async def run_pipeline(
     # The worker as `serve` and `batch run` build it, SQLite writer process included.
     resources = WorkerResources(runtime)
     worker = resources.worker
+    sampler.writer = resources.commits
     if not options.skip_queries:
         await worker.run_until_idle(job_id)
+    # Closed before the result file is written, as `batch run` does: the writer exits.
+    writer_pid = resources.commits.pid if resources.commits is not None else None
+    writer_peak_rss_mb = _peak_rss_mb_of(writer_pid) if writer_pid is not None else 0
+    await resources.aclose()
     queried = time.perf_counter()
     queried_rss_mb = _peak_rss_mb()
 
@@ -145,9 +156,7 @@ async def run_pipeline(
     output = work_dir / f"result.{output_format.value}"
     summary = await export_job(runtime.session_factory, job, output, output_format)
     written = time.perf_counter()
-    writer_pid = resources.commits.pid if resources.commits is not None else None
-    writer_peak_rss_mb = _peak_rss_mb_of(writer_pid) if writer_pid is not None else 0
-    await resources.aclose()
+    sampler.stop()
     await runtime.close()
     # CPU time, unlike wall time, does not grow when other processes share the cores.
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -169,12 +178,41 @@ async def run_pipeline(
         "writer_cpu_seconds": round(writer.ru_utime + writer.ru_stime, 1),
         "peak_rss_mb": peak_rss_mb,
         "writer_peak_rss_mb": writer_peak_rss_mb,
-        # An upper bound: the two peaks need not coincide.
-        "combined_peak_rss_mb": peak_rss_mb + writer_peak_rss_mb,
+        # The largest sum of both processes' RSS seen by sampling every 50 ms; a
+        # spike between samples can be missed, so the larger peak_rss_mb above
+        # is a lower bound and the sum of both peaks an upper bound.
+        "sampled_combined_rss_mb": sampler.peak_mb,
         # Peaks so far at the end of each phase: which phase set the peak.
         "peak_rss_mb_after_store": stored_rss_mb,
         "peak_rss_mb_after_query": queried_rss_mb,
     }
+
+
+class MemorySampler(threading.Thread):
+    """Track the largest sum of this process's RSS and the writer process's RSS."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.writer: Any = None  # ProcessCommits once the worker exists
+        self.peak_mb = 0
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        page_mb = os.sysconf("SC_PAGE_SIZE") / 1024 / 1024
+        while not self._stopped.wait(0.05):
+            pids = [os.getpid()]
+            if self.writer is not None and self.writer.pid is not None:
+                pids.append(self.writer.pid)
+            total = 0.0
+            for pid in pids:
+                # The writer may exit between the two reads.
+                with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                    total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page_mb
+            self.peak_mb = max(self.peak_mb, round(total))
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join()
 
 
 def _peak_rss_mb() -> int:

@@ -24,20 +24,22 @@ from .test_worker import sample_numbers
 pytestmark = pytest.mark.slow
 
 
+def writer_config(db_url: str) -> WriterConfig:
+    return WriterConfig(
+        database_url=Settings(database_url=db_url).sqlalchemy_url,
+        standard_price_li=100,
+        price_overrides_li={},
+        worker_id="test-writer",
+        log_level=logging.INFO,
+        json_logs=True,
+    )
+
+
 @pytest.fixture
 async def commits(db_url: str, db_backend: str) -> AsyncIterator[ProcessCommits]:
     if db_backend != "sqlite":
         pytest.skip("the writer process serves SQLite; PostgreSQL commits in the claim")
-    process_commits = ProcessCommits(
-        WriterConfig(
-            database_url=Settings(database_url=db_url).sqlalchemy_url,
-            standard_price_li=100,
-            price_overrides_li={},
-            worker_id="test-writer",
-            log_level=logging.INFO,
-            json_logs=True,
-        )
-    )
+    process_commits = ProcessCommits(writer_config(db_url))
     yield process_commits
     await process_commits.aclose()
 
@@ -137,3 +139,35 @@ class TestProcessCommits:
 
         assert "sqlite" not in command_line
         assert Path(db_url.split("///")[-1]).name not in command_line
+
+    async def test_idle_writer_stops_and_the_next_commit_starts_one(
+        self,
+        db_url: str,
+        db_backend: str,
+        session_factory: async_sessionmaker[AsyncSession],
+        account_id: str,
+        make_worker: Callable[..., BatchWorker],
+        tmp_path: Path,
+    ) -> None:
+        if db_backend != "sqlite":
+            pytest.skip("the writer process serves SQLite")
+        commits = ProcessCommits(writer_config(db_url), idle_seconds=0.2)
+        try:
+            path = write_numbers(tmp_path / "a.csv", sample_numbers(40))
+            job_id = await submit(session_factory, account_id, path, chunk_size=20)
+            worker = make_worker(commits=commits)
+            assert await worker.run_once(job_id)
+            assert await worker._drain()
+            first_pid = commits.pid
+            assert first_pid is not None
+
+            for _ in range(500):
+                if commits.pid is None:
+                    break
+                await asyncio.sleep(0.02)
+            assert commits.pid is None
+            await worker.run_until_idle(job_id)
+
+            await assert_answered_once(session_factory, job_id, 40)
+        finally:
+            await commits.aclose()
