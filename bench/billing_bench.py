@@ -178,15 +178,19 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def metering_off_app() -> Any:
-    """Build the application with metering replaced by a no-op (uvicorn ``--factory``)."""
-    from phonestatus.gateway import recorder
+    """Build the application with query recording replaced by a no-op (uvicorn ``--factory``).
 
-    def record_nothing(session: Any, usages: Any, *, prices: PriceList) -> list[int | None]:
-        # The recorder treats any non-None id as a recorded usage.
-        return [0 for _ in usages]
+    Nothing is written per query: no transaction, no writer process or thread,
+    so "on" pays for all of metering, wherever it runs.
+    """
+    from phonestatus.gateway.recorder import QueryRecorder
 
-    # The recorder imports meter_queries by name, so it is replaced where it is used.
-    recorder.meter_queries = record_nothing  # type: ignore[assignment]
+    async def record_nothing(
+        self: Any, usages: list[Any], access_key_ids: list[str], now: Any
+    ) -> list[bool]:
+        return [True for _ in usages]
+
+    QueryRecorder._commit_group = record_nothing  # type: ignore[method-assign]
     return _serve_app()
 
 

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         default=None,
         description="Redis URL for rate limits, nonce replay and the result cache; unset keeps them in process",
     )
+    sqlite_writer_process: bool = Field(
+        default=True,
+        description="on SQLite, commit the gateway's query records and batch chunks in "
+        "separate writer processes, so that work runs on another core; off: in a thread",
+    )
     log_format: LogFormat = Field(
         default=LogFormat.JSON,
         description="log lines of `serve` on stderr: json (one JSON object per line, for log "
@@ -199,11 +204,6 @@ class Settings(BaseSettings):
         default=4,
         gt=0,
         description="chunks one batch worker processes at once on PostgreSQL (SQLite: always 1)",
-    )
-    batch_commit_process: bool = Field(
-        default=True,
-        description="on SQLite, commit queried chunks in a separate writer process, so the "
-        "worker queries the next chunk on another core meanwhile; off: in a thread",
     )
     batch_poll_seconds: float = Field(
         default=1.0, gt=0, description="how often an idle batch worker looks for new work"

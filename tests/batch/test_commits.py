@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from phonestatus.batch.commits import CommitWriterError, ProcessCommits, WriterConfig
+from phonestatus.batch.commits import ProcessCommits
 from phonestatus.batch.worker import BatchWorker
+from phonestatus.billing import PriceList
 from phonestatus.settings import Settings
+from phonestatus.storage.writer import WriterConfig, WriterProcess, WriterProcessError
 
 from .conftest import submit, write_numbers
 from .test_crash import assert_answered_once
@@ -24,24 +26,23 @@ from .test_worker import sample_numbers
 pytestmark = pytest.mark.slow
 
 
-def writer_config(db_url: str) -> WriterConfig:
-    return WriterConfig(
+def process_commits(db_url: str, *, idle_seconds: float = 60.0) -> ProcessCommits:
+    config = WriterConfig(
         database_url=Settings(database_url=db_url).sqlalchemy_url,
-        standard_price_li=100,
-        price_overrides_li={},
-        worker_id="test-writer",
         log_level=logging.INFO,
         json_logs=True,
     )
+    writer = WriterProcess(config, idle_seconds=idle_seconds)
+    return ProcessCommits(writer, prices=PriceList(), worker_id="test-writer")
 
 
 @pytest.fixture
 async def commits(db_url: str, db_backend: str) -> AsyncIterator[ProcessCommits]:
     if db_backend != "sqlite":
         pytest.skip("the writer process serves SQLite; PostgreSQL commits in the claim")
-    process_commits = ProcessCommits(writer_config(db_url))
-    yield process_commits
-    await process_commits.aclose()
+    commits = process_commits(db_url)
+    yield commits
+    await commits.aclose()
 
 
 def command_line_of(pid: int) -> str:
@@ -113,7 +114,7 @@ class TestProcessCommits:
 
         # Either the commit landed before the kill or it fails and the chunk stays
         # pending; both must end with every number answered and billed once.
-        with contextlib.suppress(CommitWriterError):
+        with contextlib.suppress(WriterProcessError):
             await worker._drain()
         await worker.run_until_idle(job_id)
 
@@ -151,7 +152,7 @@ class TestProcessCommits:
     ) -> None:
         if db_backend != "sqlite":
             pytest.skip("the writer process serves SQLite")
-        commits = ProcessCommits(writer_config(db_url), idle_seconds=0.2)
+        commits = process_commits(db_url, idle_seconds=0.2)
         try:
             path = write_numbers(tmp_path / "a.csv", sample_numbers(40))
             job_id = await submit(session_factory, account_id, path, chunk_size=20)

@@ -11,24 +11,18 @@ chunk N+1. Exactly-once billing still rests on the chunk guard: a commit
 lands whole or not at all, and a writer that dies takes its open transaction
 with it, so the chunk stays pending and is queried again.
 
-The writer process is started with ``subprocess`` and talks over two pipes of
-its own (pickled requests and replies), so it imports only this module's
-dependencies, not whatever started the worker. The database URL goes through
-the pipe, never the command line, which other users of the machine can read.
+The writer process is ``storage.writer.WriterProcess``, which the gateway's
+query recorder uses too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import pickle
-import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any
+from types import MappingProxyType
+from typing import Any
 
 import structlog
 from sqlalchemy import case, exists, func, literal, update
@@ -49,16 +43,9 @@ from phonestatus.billing.batching import meter_queries
 from phonestatus.billing.metering import QueryUsage
 from phonestatus.billing.prices import PriceList
 from phonestatus.logs import mask_number
-from phonestatus.storage.db import SQLITE_BEGIN_OPTION
+from phonestatus.storage.writer import WriterProcess, run_request
 
 log = structlog.get_logger(__name__)
-
-# How long closing waits for the writer process to finish its last commit.
-WRITER_STOP_SECONDS = 30.0
-# An idle writer exits after this long without a commit, so an idle server does
-# not keep its memory (about 120 MB with a full page cache); the next commit
-# starts it again in well under a second.
-WRITER_IDLE_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +62,6 @@ class ChunkCommit:
     connectors: list[str | None]
     latencies: list[int | None]
     now: datetime  # aware UTC: the time of the chunk's records and usage events
-
-
-class CommitWriterError(RuntimeError):
-    """The writer process failed a commit or exited; the chunk stays pending."""
 
 
 class ChunkCommitter:
@@ -199,14 +182,30 @@ class ChunkCommitter:
         session.execute(statement, rows)
 
 
-def commit_blocking(engine: Engine, committer: ChunkCommitter, commit: ChunkCommit) -> bool:
-    """Run ``persist_and_complete`` in its own SQLite transaction; return whether the job completed."""
-    with Session(engine) as session:
-        # BEGIN IMMEDIATE takes SQLite's write lock before the first statement.
-        session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-        completed = committer.persist_and_complete(session, commit)
-        session.commit()
-    return completed
+@dataclass(frozen=True, slots=True)
+class ChunkRequest:
+    """A chunk's commit as a ``storage.writer`` request: it carries what the writer needs."""
+
+    commit: ChunkCommit
+    worker_id: str
+    standard_price_li: int
+    price_overrides_li: dict[str, int]
+
+    @classmethod
+    def of(cls, commit: ChunkCommit, *, prices: PriceList, worker_id: str) -> ChunkRequest:
+        return cls(commit, worker_id, prices.standard_li, dict(prices.overrides_li))
+
+    def apply(self, session: Session) -> bool:
+        """Persist the chunk and complete its job if none is left; return whether it did."""
+        committer = ChunkCommitter(
+            prices=PriceList(
+                standard_li=self.standard_price_li,
+                overrides_li=MappingProxyType(self.price_overrides_li),
+            ),
+            worker_id=self.worker_id,
+            is_postgresql=False,
+        )
+        return committer.persist_and_complete(session, self.commit)
 
 
 class ThreadCommits:
@@ -215,186 +214,48 @@ class ThreadCommits:
     # Querying the next chunk while a thread commits this one only adds lock contention.
     pipelined = False
 
-    def __init__(self, engine: Engine, committer: ChunkCommitter) -> None:
+    def __init__(self, engine: Engine, *, prices: PriceList, worker_id: str) -> None:
         self._engine = engine
-        self._committer = committer
+        self._prices = prices
+        self._worker_id = worker_id
 
     async def commit(self, commit: ChunkCommit) -> bool:
-        return await asyncio.to_thread(commit_blocking, self._engine, self._committer, commit)
+        request = ChunkRequest.of(commit, prices=self._prices, worker_id=self._worker_id)
+        return bool(await asyncio.to_thread(self._run, request))
+
+    def _run(self, request: ChunkRequest) -> bool:
+        with Session(self._engine) as session:
+            return bool(run_request(session, request))
 
     async def aclose(self) -> None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class WriterConfig:
-    """What the writer process needs; sent through its pipe, never on the command line."""
-
-    database_url: str
-    standard_price_li: int
-    price_overrides_li: dict[str, int]
-    worker_id: str
-    log_level: int
-    json_logs: bool
-
-
 class ProcessCommits:
     """SQLite commits in a writer process, so the worker queries the next chunk meanwhile.
 
-    The process starts on the first commit, and again after it exits or was
-    stopped for idleness (``idle_seconds`` without a commit). One commit is
-    in flight at a time; ``commit`` raises ``CommitWriterError`` when the
-    writer reports a failure or dies, and the chunk stays pending.
+    ``commit`` raises ``WriterProcessError`` when the writer fails the commit
+    or dies; the chunk then stays pending.
     """
 
     pipelined = True
 
-    def __init__(self, config: WriterConfig, *, idle_seconds: float = WRITER_IDLE_SECONDS) -> None:
-        self._config = config
-        self._idle_seconds = idle_seconds
-        self._process: subprocess.Popen[bytes] | None = None
-        self._requests: IO[bytes] | None = None
-        self._replies: IO[bytes] | None = None
-        self._lock = asyncio.Lock()
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self._idle_stops: set[asyncio.Task[None]] = set()
+    def __init__(self, writer: WriterProcess, *, prices: PriceList, worker_id: str) -> None:
+        self._writer = writer
+        self._prices = prices
+        self._worker_id = worker_id
 
     @property
     def pid(self) -> int | None:
         """The writer process's id while it runs."""
-        return self._process.pid if self._process is not None else None
+        return self._writer.pid
 
     async def commit(self, commit: ChunkCommit) -> bool:
-        async with self._lock:
-            self._cancel_idle_timer()
-            try:
-                return await asyncio.to_thread(self._round_trip, commit)
-            finally:
-                self._idle_timer = asyncio.get_running_loop().call_later(
-                    self._idle_seconds, self._stop_when_idle
-                )
+        request = ChunkRequest.of(commit, prices=self._prices, worker_id=self._worker_id)
+        return bool(await self._writer.call(request))
 
     async def aclose(self) -> None:
-        self._cancel_idle_timer()
-        async with self._lock:
-            await asyncio.to_thread(self._stop)
-
-    def _cancel_idle_timer(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
-
-    def _stop_when_idle(self) -> None:
-        self._idle_timer = None
-        task = asyncio.get_running_loop().create_task(self._stop_idle())
-        self._idle_stops.add(task)
-        task.add_done_callback(self._idle_stops.discard)
-
-    async def _stop_idle(self) -> None:
-        async with self._lock:
-            # A commit that came meanwhile set a new timer; only a still idle writer stops.
-            if self._idle_timer is None and self._process is not None:
-                await asyncio.to_thread(self._stop)
-                log.info("batch_commit_writer_stopped_idle")
-
-    def _round_trip(self, commit: ChunkCommit) -> bool:
-        self._start_if_needed()
-        assert self._requests is not None and self._replies is not None
-        try:
-            pickle.dump(commit, self._requests, protocol=pickle.HIGHEST_PROTOCOL)
-            self._requests.flush()
-            ok, value = pickle.load(self._replies)
-        except (EOFError, OSError, pickle.UnpicklingError) as exc:
-            code = self._stop()
-            raise CommitWriterError(f"the batch commit process exited (code {code})") from exc
-        if not ok:
-            raise CommitWriterError(f"the batch commit process failed the commit: {value}")
-        return bool(value)
-
-    def _start_if_needed(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            return
-        self._stop()
-        request_read, request_write = os.pipe()
-        reply_read, reply_write = os.pipe()
-        command = [
-            sys.executable,
-            "-c",
-            "import sys; from phonestatus.batch.commits import serve_commits; "
-            "serve_commits(int(sys.argv[1]), int(sys.argv[2]))",
-            str(request_read),
-            str(reply_write),
-        ]
-        try:
-            self._process = subprocess.Popen(
-                command, pass_fds=(request_read, reply_write), stdin=subprocess.DEVNULL
-            )
-        finally:
-            os.close(request_read)
-            os.close(reply_write)
-        self._requests = os.fdopen(request_write, "wb")
-        self._replies = os.fdopen(reply_read, "rb")
-        pickle.dump(self._config, self._requests, protocol=pickle.HIGHEST_PROTOCOL)
-        self._requests.flush()
-        log.info("batch_commit_writer_started", pid=self._process.pid)
-
-    def _stop(self) -> int | None:
-        """Close the pipes and wait for the writer; return its exit code."""
-        for stream in (self._requests, self._replies):
-            if stream is not None:
-                # A broken pipe to a dead writer: nothing is left to flush.
-                with contextlib.suppress(OSError):
-                    stream.close()
-        self._requests = self._replies = None
-        process, self._process = self._process, None
-        if process is None:
-            return None
-        try:
-            # Closing the request pipe ends the writer's loop after its current commit.
-            return process.wait(timeout=WRITER_STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            return process.wait()
-
-
-def serve_commits(request_fd: int, reply_fd: int) -> None:
-    """The writer process: commit each chunk read from ``request_fd`` until the pipe closes."""
-    from phonestatus.logs import configure_logging
-    from phonestatus.storage.db import create_sync_engine
-
-    requests = os.fdopen(request_fd, "rb")
-    replies = os.fdopen(reply_fd, "wb")
-    config: WriterConfig = pickle.load(requests)
-    configure_logging(config.log_level, json=config.json_logs)
-    engine = create_sync_engine(config.database_url)
-    if engine is None:
-        raise SystemExit("the batch commit process serves SQLite databases only")
-    committer = ChunkCommitter(
-        prices=PriceList(
-            standard_li=config.standard_price_li, overrides_li=config.price_overrides_li
-        ),
-        worker_id=config.worker_id,
-        is_postgresql=False,
-    )
-    try:
-        while True:
-            try:
-                commit: ChunkCommit = pickle.load(requests)
-            except EOFError:
-                break  # the worker closed the pipe or exited
-            try:
-                reply: tuple[bool, object] = (True, commit_blocking(engine, committer, commit))
-            except Exception as exc:
-                # The transaction rolled back; the worker sees the error and retries later.
-                log.exception("batch_commit_failed", job_id=commit.job_id, chunk_no=commit.chunk_no)
-                reply = (False, f"{type(exc).__name__}: {exc}")
-            try:
-                pickle.dump(reply, replies, protocol=pickle.HIGHEST_PROTOCOL)
-                replies.flush()
-            except BrokenPipeError:
-                break
-    finally:
-        engine.dispose()
+        await self._writer.aclose()
 
 
 def pending_chunks(job_id: str) -> Any:

@@ -8,15 +8,15 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from phonestatus.accounts.crypto import SecretCipher
-from phonestatus.batch.commits import ProcessCommits, WriterConfig
+from phonestatus.batch.commits import ProcessCommits
 from phonestatus.batch.webhooks import WebhookSender
 from phonestatus.batch.worker import BatchWorker, default_worker_id
 from phonestatus.billing import PriceList
 from phonestatus.detection import QueryEngine
 from phonestatus.ratelimit import AccountRateLimiter, RateLimitStorage
 from phonestatus.runtime import Runtime
-from phonestatus.settings import LogFormat
 from phonestatus.storage.db import create_sync_engine
+from phonestatus.storage.writer import WriterProcess, writer_config
 
 
 class WorkerResources:
@@ -32,16 +32,11 @@ class WorkerResources:
         self.limiter_storage = RateLimitStorage.from_url(settings.redis_url)
         self.sync_engine = create_sync_engine(settings.sqlalchemy_url)
         self.commits: ProcessCommits | None = None
-        if self.sync_engine is not None and settings.batch_commit_process:
+        if self.sync_engine is not None and settings.sqlite_writer_process:
             self.commits = ProcessCommits(
-                WriterConfig(
-                    database_url=settings.sqlalchemy_url,
-                    standard_price_li=prices.standard_li,
-                    price_overrides_li=dict(prices.overrides_li),
-                    worker_id=worker_id,
-                    log_level=log_level,
-                    json_logs=settings.log_format is LogFormat.JSON,
-                )
+                WriterProcess(writer_config(settings, log_level=log_level)),
+                prices=prices,
+                worker_id=worker_id,
             )
         self.worker = BatchWorker(
             session_factory=runtime.session_factory,

@@ -131,7 +131,7 @@ class BatchWorker:
             if commits is not None:
                 self._commits = commits
             elif sync_engine is not None:
-                self._commits = ThreadCommits(sync_engine, self._committer)
+                self._commits = ThreadCommits(sync_engine, prices=prices, worker_id=self.worker_id)
         # A pipelined SQLite commit still running while the next chunk is queried.
         self._in_flight: asyncio.Task[bool] | None = None
         self._in_flight_chunk: tuple[str, int] | None = None

@@ -18,6 +18,7 @@ from phonestatus.ratelimit import AccountRateLimiter, RateLimitStorage
 from phonestatus.runtime import Runtime
 from phonestatus.settings import Settings
 from phonestatus.storage.db import create_sync_engine
+from phonestatus.storage.writer import WriterProcess, writer_config
 
 WARM_UP_NUMBER = "13800138000"
 
@@ -62,6 +63,11 @@ class GatewayServices:
             prices=prices,
             clock=runtime.clock,
             sync_engine=create_sync_engine(settings.sqlalchemy_url),
+            writer=(
+                WriterProcess(writer_config(settings))
+                if settings.sqlite_writer_process and settings.sqlalchemy_url.startswith("sqlite")
+                else None
+            ),
         )
         services = cls(
             settings=settings,

@@ -1,0 +1,282 @@
+"""A SQLite writer process: transactions that run on another core.
+
+The gateway's query recorder and batch workers commit on SQLite through a
+blocking connection. In a thread, that work shares the interpreter lock with
+the event loop, so a busy server does both on one core and the loop waits
+whenever the writer holds the lock. ``WriterProcess`` sends each transaction
+to a separate process instead.
+
+A request is any picklable object with ``apply(session)``. The process runs
+it in a ``BEGIN IMMEDIATE`` transaction, commits, and replies with what
+``apply`` returned. A request whose transaction failed is rolled back and
+reported; a process that dies takes its open transaction with it. Either way
+the caller gets ``WriterProcessError`` and nothing of that request is written.
+
+The process is started with ``subprocess`` and talks over two pipes of its
+own (length-prefixed pickles of requests and replies), so it imports only what its requests
+need, not whatever started it. The database URL goes through the pipe, never
+the command line, which other users of the machine can read. It starts on
+the first request, and again after it died or was stopped for idleness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+import struct
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import IO, Any, Protocol
+
+import structlog
+from sqlalchemy.orm import Session
+
+from phonestatus.settings import LogFormat, Settings
+from phonestatus.storage.db import SQLITE_BEGIN_OPTION
+
+log = structlog.get_logger(__name__)
+
+# Each pickle on the pipes is preceded by its length.
+_FRAME = struct.Struct("!Q")
+# How long closing waits for the process to finish its last transaction.
+STOP_SECONDS = 30.0
+# An idle process exits after this long without a request. An idle server then
+# does not keep its memory (about 120 MB with a full page cache), and the next
+# request starts the process again in well under a second.
+IDLE_SECONDS = 60.0
+
+
+class WriteRequest(Protocol):
+    """A transaction for the writer process; its class must be importable there."""
+
+    def apply(self, session: Session) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WriterConfig:
+    """The process's start-up settings, sent through its pipe, never on the command line."""
+
+    database_url: str
+    log_level: int
+    json_logs: bool
+
+
+def writer_config(settings: Settings, *, log_level: int = logging.INFO) -> WriterConfig:
+    """Return the writer's settings for ``settings``' database, logging as ``serve`` does."""
+    return WriterConfig(
+        database_url=settings.sqlalchemy_url,
+        log_level=log_level,
+        json_logs=settings.log_format is LogFormat.JSON,
+    )
+
+
+class WriterProcessError(RuntimeError):
+    """The writer process failed a request or exited; nothing of the request was written."""
+
+
+class WriterProcess:
+    """Run ``WriteRequest``s one at a time in a SQLite writer process.
+
+    The pipes are read and written on the event loop, not in a thread. A
+    thread would need the interpreter lock back from the busy loop twice per
+    request, and a loop serving requests gives it up only once per switch
+    interval.
+    """
+
+    def __init__(self, config: WriterConfig, *, idle_seconds: float = IDLE_SECONDS) -> None:
+        self._config = config
+        self._idle_seconds = idle_seconds
+        self._process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._lock = asyncio.Lock()
+        self._last_used = 0.0
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_stops: set[asyncio.Task[None]] = set()
+
+    @property
+    def pid(self) -> int | None:
+        """The process's id while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    async def call(self, request: WriteRequest) -> Any:
+        """Run ``request`` in its own transaction; return what its ``apply`` returned."""
+        payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            self._last_used = loop.time()
+            if self._idle_timer is None:
+                self._idle_timer = loop.call_later(self._idle_seconds, self._check_idle)
+            reader, writer = await self._start_if_needed()
+            try:
+                writer.write(_FRAME.pack(len(payload)) + payload)
+                await writer.drain()
+                (size,) = _FRAME.unpack(await reader.readexactly(_FRAME.size))
+                ok, value = pickle.loads(await reader.readexactly(size))
+            except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+                code = await self._stop()
+                raise WriterProcessError(f"the SQLite writer process exited (code {code})") from exc
+            except BaseException:
+                # Cancelled between request and reply: the pipe would hand this reply
+                # to the next request, so that process is let go (it finishes or rolls
+                # back the transaction on its own).
+                await asyncio.shield(self._stop())
+                raise
+            finally:
+                self._last_used = loop.time()
+        if not ok:
+            raise WriterProcessError(f"the SQLite writer process failed the transaction: {value}")
+        return value
+
+    async def aclose(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        async with self._lock:
+            await self._stop()
+
+    def _idle_for(self) -> float:
+        """Seconds left before the process counts as idle (<= 0: idle now)."""
+        if self._lock.locked():
+            return self._idle_seconds  # a request is in progress
+        return self._last_used + self._idle_seconds - asyncio.get_running_loop().time()
+
+    def _check_idle(self) -> None:
+        self._idle_timer = None
+        loop = asyncio.get_running_loop()
+        left = self._idle_for()
+        if left > 0:
+            self._idle_timer = loop.call_later(left, self._check_idle)
+            return
+        task = loop.create_task(self._stop_idle())
+        self._idle_stops.add(task)
+        task.add_done_callback(self._idle_stops.discard)
+
+    async def _stop_idle(self) -> None:
+        async with self._lock:
+            # A request that came meanwhile set a new timer; only a still idle process stops.
+            if self._idle_timer is None and self._process is not None:
+                await self._stop()
+                log.info("sqlite_writer_stopped_idle")
+
+    async def _start_if_needed(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if (
+            self._process is not None
+            and self._process.returncode is None
+            and self._reader is not None
+            and self._writer is not None
+        ):
+            return self._reader, self._writer
+        await self._stop()
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                "import sys; from phonestatus.storage.writer import serve_writer; "
+                "serve_writer(int(sys.argv[1]), int(sys.argv[2]))",
+                str(request_read),
+                str(reply_write),
+                pass_fds=(request_read, reply_write),
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            os.close(request_read)
+            os.close(reply_write)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(reply_read, "rb", buffering=0)
+        )
+        transport, protocol = await loop.connect_write_pipe(
+            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()),
+            os.fdopen(request_write, "wb", buffering=0),
+        )
+        writer = asyncio.StreamWriter(transport, protocol, None, loop)
+        self._reader, self._writer = reader, writer
+        config = pickle.dumps(self._config, protocol=pickle.HIGHEST_PROTOCOL)
+        writer.write(_FRAME.pack(len(config)) + config)
+        await writer.drain()
+        log.info("sqlite_writer_started", pid=self._process.pid)
+        return reader, writer
+
+    async def _stop(self) -> int | None:
+        """Close the pipes and wait for the process; return its exit code."""
+        if self._writer is not None:
+            # Closing the request pipe ends the process's loop after its current transaction.
+            self._writer.close()
+        if self._reader is not None:
+            self._reader.feed_eof()
+        self._reader = self._writer = None
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        try:
+            return await asyncio.wait_for(process.wait(), STOP_SECONDS)
+        except TimeoutError:
+            process.kill()
+            return await process.wait()
+
+
+def run_request(session: Session, request: WriteRequest) -> Any:
+    """Run ``request`` in ``session``'s new ``BEGIN IMMEDIATE`` transaction and commit it."""
+    # BEGIN IMMEDIATE takes SQLite's write lock before the first statement.
+    session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+    result = request.apply(session)
+    session.commit()
+    return result
+
+
+def serve_writer(request_fd: int, reply_fd: int) -> None:
+    """The writer process: run each request read from ``request_fd`` until the pipe closes."""
+    from phonestatus.logs import configure_logging
+    from phonestatus.storage.db import create_sync_engine
+
+    requests = os.fdopen(request_fd, "rb")
+    replies = os.fdopen(reply_fd, "wb")
+    config: WriterConfig = _read_frame(requests)
+    configure_logging(config.log_level, json=config.json_logs)
+    engine = create_sync_engine(config.database_url)
+    if engine is None:
+        raise SystemExit("the SQLite writer process serves SQLite databases only")
+    # One connection for the process's life: a pool checkout per request cost more
+    # than many a small group's statements.
+    connection = engine.connect()
+    try:
+        while True:
+            try:
+                request: WriteRequest = _read_frame(requests)
+            except EOFError:
+                break  # the caller closed the pipe or exited
+            try:
+                with Session(bind=connection) as session:
+                    reply: tuple[bool, object] = (True, run_request(session, request))
+            except Exception as exc:
+                # The transaction rolled back; the caller sees the error.
+                log.exception("sqlite_writer_request_failed", request=type(request).__name__)
+                reply = (False, f"{type(exc).__name__}: {exc}")
+            payload = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+            try:
+                replies.write(_FRAME.pack(len(payload)) + payload)
+                replies.flush()
+            except BrokenPipeError:
+                break
+    finally:
+        connection.close()
+        engine.dispose()
+
+
+def _read_frame(stream: IO[bytes]) -> Any:
+    """Read one length-prefixed pickle; EOFError when the stream ends before a whole one."""
+    header = stream.read(_FRAME.size)
+    if len(header) < _FRAME.size:
+        raise EOFError("the request pipe closed")
+    (size,) = _FRAME.unpack(header)
+    payload = stream.read(size)
+    if len(payload) < size:
+        raise EOFError("the request pipe closed mid-request")
+    return pickle.loads(payload)
