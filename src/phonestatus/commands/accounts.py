@@ -603,12 +603,12 @@ def quickstart(
     host: str | None = typer.Option(
         None,
         help="Address the service listens on, for the endpoint "
-        f"[default: the last one given, else {DEFAULT_HOST}].",
+        f"(default: the last one given, else {DEFAULT_HOST}).",
     ),
     port: int | None = typer.Option(
         None,
         help="Port the service listens on, for the endpoint "
-        f"[default: the last one given, else {DEFAULT_PORT}].",
+        f"(default: the last one given, else {DEFAULT_PORT}).",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:

@@ -208,8 +208,9 @@ def balance_command(
     if payload["InArrears"]:
         typer.echo(f"in arrears since {payload['ArrearsSince']}; queries are refused")
     typer.echo(f"package quota remaining: {payload['PackageRemaining']}")
+    count = payload["MonthBillableCount"]
     typer.echo(
-        f"{payload['Month']}: {payload['MonthBillableCount']} billable queries, "
+        f"{payload['Month']}: {count} billable {'query' if count == 1 else 'queries'}, "
         f"estimated {payload['MonthEstimatedCost']} CNY (the month-end bill is authoritative)"
     )
 
