@@ -286,7 +286,9 @@ def release_free_memory() -> None:
 
 def _xlsx_cell_text(value: object) -> str:
     """Return a cell as the text a user sees, keeping every digit of a numeric cell."""
-    if value is None or value == "":
+    if isinstance(value, str):
+        return value  # most cells: checked first, as this runs for every cell
+    if value is None:
         return ""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"

@@ -75,7 +75,9 @@ class NumberResult:
         )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per row of a result file, millions per job, and a
+# frozen dataclass's __init__ costs about half as much again. Treat it as read-only.
+@dataclass(slots=True)
 class ResultRow:
     """One row of the result file: the source row and what became of it."""
 
