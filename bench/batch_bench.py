@@ -107,7 +107,7 @@ async def run_pipeline(
         simulator_carrier_capacity=options.carrier_capacity,
         number_rate_limit="off",
         batch_chunk_size=options.chunk_size,
-        sqlite_writer_process=options.commits == "process",
+        writer_process=options.commits == "process",
     )
     runtime = Runtime.build(settings)
     clock = runtime.clock
@@ -257,7 +257,7 @@ def main() -> None:
         "--commits",
         choices=["process", "thread"],
         default="process",
-        help="where SQLite chunks commit (PHONESTATUS_SQLITE_WRITER_PROCESS; default process)",
+        help="where SQLite chunks commit (PHONESTATUS_WRITER_PROCESS; default process)",
     )
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work-dir", type=Path, help=argparse.SUPPRESS)

@@ -56,10 +56,11 @@ class Settings(BaseSettings):
         default=None,
         description="Redis URL for rate limits, nonce replay and the result cache; unset keeps them in process",
     )
-    sqlite_writer_process: bool = Field(
+    writer_process: bool = Field(
         default=True,
-        description="on SQLite, commit the gateway's query records and batch chunks in "
-        "separate writer processes, so that work runs on another core; off: in a thread",
+        description="commit the gateway's query records (and, on SQLite, batch chunks) in "
+        "separate writer processes, so that work runs on another core; off: in the server "
+        "process (SQLite: a thread)",
     )
     log_format: LogFormat = Field(
         default=LogFormat.JSON,

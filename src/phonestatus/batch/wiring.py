@@ -32,7 +32,7 @@ class WorkerResources:
         self.limiter_storage = RateLimitStorage.from_url(settings.redis_url)
         self.sync_engine = create_sync_engine(settings.sqlalchemy_url)
         self.commits: ProcessCommits | None = None
-        if self.sync_engine is not None and settings.sqlite_writer_process:
+        if self.sync_engine is not None and settings.writer_process:
             self.commits = ProcessCommits(
                 WriterProcess(writer_config(settings, log_level=log_level)),
                 prices=prices,

@@ -63,11 +63,7 @@ class GatewayServices:
             prices=prices,
             clock=runtime.clock,
             sync_engine=create_sync_engine(settings.sqlalchemy_url),
-            writer=(
-                WriterProcess(writer_config(settings))
-                if settings.sqlite_writer_process and settings.sqlalchemy_url.startswith("sqlite")
-                else None
-            ),
+            writer=(WriterProcess(writer_config(settings)) if settings.writer_process else None),
         )
         services = cls(
             settings=settings,

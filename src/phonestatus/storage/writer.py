@@ -1,14 +1,14 @@
-"""A SQLite writer process: transactions that run on another core.
+"""A writer process: metering transactions that run on another core.
 
-The gateway's query recorder and batch workers commit on SQLite through a
-blocking connection. In a thread, that work shares the interpreter lock with
-the event loop, so a busy server does both on one core and the loop waits
-whenever the writer holds the lock. ``WriterProcess`` sends each transaction
-to a separate process instead.
+The gateway's query recorder, and batch workers on SQLite, commit groups of
+rows. In the server that work shares the interpreter lock with the event
+loop: on SQLite a thread and the loop take turns on one core, and through
+asyncpg every statement waits for a turn of the busy loop. ``WriterProcess``
+sends each transaction to a separate process instead.
 
 A request is any picklable object with ``apply(session)``. The process runs
-it in a ``BEGIN IMMEDIATE`` transaction, commits, and replies with what
-``apply`` returned. A request whose transaction failed is rolled back and
+it in one transaction (``BEGIN IMMEDIATE`` on SQLite), commits, and replies
+with what ``apply`` returned. A request whose transaction failed is rolled back and
 reported; a process that dies takes its open transaction with it. Either way
 the caller gets ``WriterProcessError`` and nothing of that request is written.
 
@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 import structlog
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
 from phonestatus.settings import LogFormat, Settings
@@ -78,7 +80,7 @@ class WriterProcessError(RuntimeError):
 
 
 class WriterProcess:
-    """Run ``WriteRequest``s one at a time in a SQLite writer process.
+    """Run ``WriteRequest``s one at a time in a writer process.
 
     The pipes are read and written on the event loop, not in a thread. A
     thread would need the interpreter lock back from the busy loop twice per
@@ -118,7 +120,7 @@ class WriterProcess:
                 ok, value = pickle.loads(await reader.readexactly(size))
             except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
                 code = await self._stop()
-                raise WriterProcessError(f"the SQLite writer process exited (code {code})") from exc
+                raise WriterProcessError(f"the writer process exited (code {code})") from exc
             except BaseException:
                 # Cancelled between request and reply: the pipe would hand this reply
                 # to the next request, so that process is let go (it finishes or rolls
@@ -128,7 +130,7 @@ class WriterProcess:
             finally:
                 self._last_used = loop.time()
         if not ok:
-            raise WriterProcessError(f"the SQLite writer process failed the transaction: {value}")
+            raise WriterProcessError(f"the writer process failed the transaction: {value}")
         return value
 
     async def aclose(self) -> None:
@@ -160,7 +162,7 @@ class WriterProcess:
             # A request that came meanwhile set a new timer; only a still idle process stops.
             if self._idle_timer is None and self._process is not None:
                 await self._stop()
-                log.info("sqlite_writer_stopped_idle")
+                log.info("writer_process_stopped_idle")
 
     async def _start_if_needed(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if (
@@ -201,7 +203,7 @@ class WriterProcess:
         config = pickle.dumps(self._config, protocol=pickle.HIGHEST_PROTOCOL)
         writer.write(_FRAME.pack(len(config)) + config)
         await writer.drain()
-        log.info("sqlite_writer_started", pid=self._process.pid)
+        log.info("writer_process_started", pid=self._process.pid)
         return reader, writer
 
     async def _stop(self) -> int | None:
@@ -234,18 +236,16 @@ def run_request(session: Session, request: WriteRequest) -> Any:
 def serve_writer(request_fd: int, reply_fd: int) -> None:
     """The writer process: run each request read from ``request_fd`` until the pipe closes."""
     from phonestatus.logs import configure_logging
-    from phonestatus.storage.db import create_sync_engine
 
     requests = os.fdopen(request_fd, "rb")
     replies = os.fdopen(reply_fd, "wb")
     config: WriterConfig = _read_frame(requests)
     configure_logging(config.log_level, json=config.json_logs)
-    engine = create_sync_engine(config.database_url)
-    if engine is None:
-        raise SystemExit("the SQLite writer process serves SQLite databases only")
-    # One connection for the process's life: a pool checkout per request cost more
-    # than many a small group's statements.
-    connection = engine.connect()
+    database: _SqliteDatabase | _PostgresqlDatabase = (
+        _SqliteDatabase(config.database_url)
+        if config.database_url.startswith("sqlite")
+        else _PostgresqlDatabase(config.database_url)
+    )
     try:
         while True:
             try:
@@ -253,11 +253,10 @@ def serve_writer(request_fd: int, reply_fd: int) -> None:
             except EOFError:
                 break  # the caller closed the pipe or exited
             try:
-                with Session(bind=connection) as session:
-                    reply: tuple[bool, object] = (True, run_request(session, request))
+                reply: tuple[bool, object] = (True, database.run(request))
             except Exception as exc:
                 # The transaction rolled back; the caller sees the error.
-                log.exception("sqlite_writer_request_failed", request=type(request).__name__)
+                log.exception("writer_request_failed", request=type(request).__name__)
                 reply = (False, f"{type(exc).__name__}: {exc}")
             payload = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
             try:
@@ -266,8 +265,76 @@ def serve_writer(request_fd: int, reply_fd: int) -> None:
             except BrokenPipeError:
                 break
     finally:
-        connection.close()
-        engine.dispose()
+        database.close()
+
+
+class _SqliteDatabase:
+    """Requests on one blocking sqlite3 connection, each in a ``BEGIN IMMEDIATE`` transaction."""
+
+    def __init__(self, url: str) -> None:
+        from phonestatus.storage.db import create_sync_engine
+
+        engine = create_sync_engine(url)
+        if engine is None:
+            raise SystemExit(f"not a SQLite URL: {url.split(':', 1)[0]}")
+        self._engine = engine
+        # One connection for the process's life: a pool checkout per request cost
+        # more than many a small group's statements.
+        self._connection = engine.connect()
+
+    def run(self, request: WriteRequest) -> Any:
+        with Session(bind=self._connection) as session:
+            return run_request(session, request)
+
+    def close(self) -> None:
+        self._connection.close()
+        self._engine.dispose()
+
+
+class _PostgresqlDatabase:
+    """Requests on one asyncpg connection, driven by an event loop of this process's own.
+
+    In the server, each statement of a group waited for a turn of the busy
+    event loop; here the loop has nothing else to do.
+    """
+
+    def __init__(self, url: str) -> None:
+        from phonestatus.storage.db import create_engine
+
+        self._runner = asyncio.Runner()
+        self._engine = create_engine(url, pool_size=1, max_overflow=0)
+        self._connection: AsyncConnection | None = None
+
+    def run(self, request: WriteRequest) -> Any:
+        return self._runner.run(self._run(request))
+
+    async def _run(self, request: WriteRequest) -> Any:
+        if self._connection is None:
+            self._connection = await self._engine.connect()
+        connection = self._connection
+        try:
+            async with connection.begin():
+                return await connection.run_sync(_apply_on, request)
+        except BaseException:
+            # The connection may be broken; the next request opens a new one.
+            self._connection = None
+            await connection.close()
+            raise
+
+    def close(self) -> None:
+        async def dispose() -> None:
+            if self._connection is not None:
+                await self._connection.close()
+            await self._engine.dispose()
+
+        self._runner.run(dispose())
+        self._runner.close()
+
+
+def _apply_on(connection: Connection, request: WriteRequest) -> Any:
+    # The session joins the connection's transaction, which the caller commits.
+    with Session(bind=connection) as session:
+        return request.apply(session)
 
 
 def _read_frame(stream: IO[bytes]) -> Any:
