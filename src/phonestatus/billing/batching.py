@@ -367,14 +367,20 @@ def _claim_units(
     return claims
 
 
-def _usable(account_id: str, first_at: datetime, last_at: datetime) -> tuple[Any, ...]:
-    return (
-        Package.account_id == account_id,
+# Built once: building the ORM query per group cost about a sixth of a
+# SQLite writer's time, and most groups find no package at all.
+_FIRST_USABLE_PACKAGE = (
+    select(Package.id, Package.remaining)
+    .where(
+        Package.account_id == bindparam("account_id"),
         Package.remaining > 0,
         Package.refunded_at.is_(None),
-        Package.purchased_at <= first_at,
-        Package.expires_at > last_at,
+        Package.purchased_at <= bindparam("first_at", type_=UTCDateTime()),
+        Package.expires_at > bindparam("last_at", type_=UTCDateTime()),
     )
+    .order_by(Package.expires_at, Package.id)
+    .limit(1)
+)
 
 
 def _claim_sqlite(
@@ -382,13 +388,9 @@ def _claim_sqlite(
 ) -> tuple[str, int] | None:
     # SQLite runs one writer at a time, and the caller's transaction already
     # wrote the records, so nothing changes between this SELECT and the UPDATE.
-    candidate = (
-        session.execute(
-            select(Package.id, Package.remaining)
-            .where(*_usable(account_id, first_at, last_at))
-            .order_by(Package.expires_at, Package.id)
-            .limit(1)
-        )
+    candidate = session.execute(
+        _FIRST_USABLE_PACKAGE,
+        {"account_id": account_id, "first_at": first_at, "last_at": last_at},
     ).one_or_none()
     if candidate is None:
         return None
