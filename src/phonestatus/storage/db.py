@@ -129,11 +129,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 def create_sync_engine(url: str) -> Engine | None:
     """Return a blocking engine on the same SQLite file as the async ``url``, or None.
 
-    A writer thread uses it to run a whole transaction without returning to the
-    event loop between statements: through aiosqlite every statement waits for
-    a turn of the loop, which on a busy server is most of a transaction's time.
-    PostgreSQL gets None: asyncpg encodes a group's rows in C, while psycopg,
-    tried in a writer thread, spent more Python time per row than it saved.
+    The writer process (``storage.writer``) or a writer thread uses it to run a
+    whole transaction without returning to an event loop between statements:
+    through aiosqlite every statement waits for a turn of the loop, which on a
+    busy server is most of a transaction's time. PostgreSQL gets None: asyncpg
+    encodes a group's rows in C, while psycopg, tried in a writer thread, spent
+    more Python time per row than it saved.
     """
     if url.startswith("sqlite+aiosqlite:"):
         engine = _create_engine("sqlite:" + url.removeprefix("sqlite+aiosqlite:"))
