@@ -392,18 +392,8 @@ class SimulatedConnector:
     def _instant_outcome(
         self, line: SimulatedLine, allowed: bool, number: str | None
     ) -> ProbeOutcome:
-        return ProbeOutcome(
-            kind=OutcomeKind.ANSWERED if allowed else OutcomeKind.REFUSED,
-            connector=self.name,
-            raw_code="OK" if allowed else "OperatorLimit",
-            latency_ms=0,
-            state=line.state if allowed else None,
-            carrier=line.carrier,
-            basic_carrier=line.basic_carrier,
-            is_ported=line.is_ported,
-            is_privacy_number=line.is_privacy_number if allowed else None,
-            number=number,
-        )
+        kind = OutcomeKind.ANSWERED if allowed else OutcomeKind.REFUSED
+        return self._outcome_of(kind, "OK" if allowed else "OperatorLimit", 0, number, line)
 
     def _outcome(
         self,
@@ -415,6 +405,16 @@ class SimulatedConnector:
         line: SimulatedLine,
     ) -> ProbeOutcome:
         latency_ms = round((loop.time() - started) * 1000)
+        return self._outcome_of(kind, raw_code, latency_ms, number, line)
+
+    def _outcome_of(
+        self,
+        kind: OutcomeKind,
+        raw_code: str,
+        latency_ms: int,
+        number: str | None,
+        line: SimulatedLine,
+    ) -> ProbeOutcome:
         answered = kind is OutcomeKind.ANSWERED
         return ProbeOutcome(
             kind=kind,
