@@ -69,6 +69,27 @@ class TestQueryRecorder:
         assert results[2] is None
         assert len(await gateway.records(tenant.account_id)) == 3
 
+    async def test_failed_group_retries_alone_and_the_writer_keeps_serving(
+        self, gateway: GatewayHarness
+    ) -> None:
+        tenant = await gateway.provision()
+        recorder = gateway.services.recorder
+        key = tenant.signer.access_key_id
+
+        # No such account: its record breaks a foreign key, failing the whole group.
+        results = await asyncio.gather(
+            recorder.record(usage(tenant.account_id), access_key_id=key),
+            recorder.record(usage("acc_does_not_exist0"), access_key_id=key),
+            recorder.record(usage(tenant.account_id), access_key_id=key),
+            return_exceptions=True,
+        )
+        await recorder.record(usage(tenant.account_id), access_key_id=key)
+
+        assert results[0] is None
+        assert isinstance(results[1], Exception)
+        assert results[2] is None
+        assert len(await gateway.records(tenant.account_id)) == 3
+
     async def test_record_after_close_restarts_writer(self, gateway: GatewayHarness) -> None:
         tenant = await gateway.provision()
         recorder = gateway.services.recorder

@@ -93,6 +93,7 @@ class WriterProcess:
         self._idle_seconds = idle_seconds
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.StreamReader | None = None
+        self._read_transport: asyncio.BaseTransport | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._lock = asyncio.Lock()
         self._last_used = 0.0
@@ -112,8 +113,8 @@ class WriterProcess:
             self._last_used = loop.time()
             if self._idle_timer is None:
                 self._idle_timer = loop.call_later(self._idle_seconds, self._check_idle)
-            reader, writer = await self._start_if_needed()
             try:
+                reader, writer = await self._start_if_needed()
                 writer.write(_FRAME.pack(len(payload)) + payload)
                 await writer.drain()
                 (size,) = _FRAME.unpack(await reader.readexactly(_FRAME.size))
@@ -186,12 +187,16 @@ class WriterProcess:
                 pass_fds=(request_read, reply_write),
                 stdin=subprocess.DEVNULL,
             )
+        except BaseException:
+            os.close(request_write)
+            os.close(reply_read)
+            raise
         finally:
             os.close(request_read)
             os.close(reply_write)
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(
+        self._read_transport, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(reply_read, "rb", buffering=0)
         )
         transport, protocol = await loop.connect_write_pipe(
@@ -211,9 +216,9 @@ class WriterProcess:
         if self._writer is not None:
             # Closing the request pipe ends the process's loop after its current transaction.
             self._writer.close()
-        if self._reader is not None:
-            self._reader.feed_eof()
-        self._reader = self._writer = None
+        if self._read_transport is not None:
+            self._read_transport.close()
+        self._reader = self._writer = self._read_transport = None
         process, self._process = self._process, None
         if process is None:
             return None
