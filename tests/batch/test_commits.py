@@ -20,7 +20,7 @@ from phonestatus.settings import Settings
 from phonestatus.storage.writer import WriterConfig, WriterProcess, WriterProcessError
 
 from .conftest import submit, write_numbers
-from .test_crash import assert_answered_once
+from .test_crash import assert_answered_once, wait_for_exit
 from .test_worker import sample_numbers
 
 pytestmark = pytest.mark.slow
@@ -87,6 +87,7 @@ class TestProcessCommits:
         assert first_pid is not None
 
         kill(first_pid)
+        await wait_for_exit(first_pid)
         await worker.run_until_idle(job_id)
 
         assert commits.pid not in (None, first_pid)

@@ -114,9 +114,7 @@ class WriterProcess:
             if self._idle_timer is None:
                 self._idle_timer = loop.call_later(self._idle_seconds, self._check_idle)
             try:
-                reader, writer = await self._start_if_needed()
-                writer.write(_FRAME.pack(len(payload)) + payload)
-                await writer.drain()
+                reader = await self._send(_FRAME.pack(len(payload)) + payload)
                 (size,) = _FRAME.unpack(await reader.readexactly(_FRAME.size))
                 ok, value = pickle.loads(await reader.readexactly(size))
             except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
@@ -133,6 +131,26 @@ class WriterProcess:
         if not ok:
             raise WriterProcessError(f"the writer process failed the transaction: {value}")
         return value
+
+    async def _send(self, frame: bytes) -> asyncio.StreamReader:
+        """Send one request frame, to a new process if the last one is gone; return the reader.
+
+        A process that died since the last request shows as a closed pipe. Data
+        that a closed pipe refused was never read, so nothing of the request ran
+        and it goes, once, to a new process.
+        """
+        for attempt in range(2):
+            reader, writer = await self._start_if_needed()
+            try:
+                writer.write(frame)
+                await writer.drain()
+            except (ConnectionError, OSError):
+                if attempt:
+                    raise
+                await self._stop()
+                continue
+            return reader
+        raise AssertionError("unreachable")
 
     async def aclose(self) -> None:
         if self._idle_timer is not None:
@@ -171,6 +189,7 @@ class WriterProcess:
             and self._process.returncode is None
             and self._reader is not None
             and self._writer is not None
+            and not self._writer.transport.is_closing()
         ):
             return self._reader, self._writer
         await self._stop()
