@@ -69,6 +69,9 @@ class TestBatchCli:
         assert json.loads(shown.stdout)["State"] == "completed"
         listed = cli_env.invoke(app, ["batch", "list", "--json"])
         assert [item["JobId"] for item in json.loads(listed.stdout)["Jobs"]] == [job["JobId"]]
+        # Narrower than the table: the id and state share one unbroken line.
+        narrow = cli_env.invoke(app, ["batch", "list"], env={"COLUMNS": "80"})
+        assert f"{job['JobId']}  completed" in narrow.stdout.splitlines()
 
     def test_run_unknown_account_fails(self, cli_env: CliRunner, tmp_path: Path) -> None:
         path = write_numbers(tmp_path / "list.csv", NUMBERS)

@@ -483,7 +483,7 @@ class TestQuickstart:
 
         assert result.exit_code == 0
         assert f"AccessKeySecret: {payload['AccessKeySecret']}" in result.stdout
-        snippet = result.stdout.split("Python SDK (pip install alibabacloud_dytnsapi20200217):")[1]
+        snippet = result.stdout.split(accounts_commands.SDK_SNIPPET_HEADING)[1]
         compile(snippet, "<quickstart snippet>", "exec")
         assert f'access_key_secret="{payload["AccessKeySecret"]}"' in snippet
         assert 'endpoint="127.0.0.1:8080"' in snippet

@@ -598,6 +598,12 @@ DEFAULT_PORT = 8080
 # File in the data dir with the endpoint quickstart was last given.
 ENDPOINT_FILE = "quickstart-endpoint"
 
+# `make run` installs the SDK into .venv; the system Python may not have it.
+SDK_SNIPPET_HEADING = (
+    "Python SDK: run with .venv/bin/python, where make run installed it "
+    "(elsewhere: pip install alibabacloud_dytnsapi20200217):"
+)
+
 
 def quickstart(
     host: str | None = typer.Option(
@@ -638,7 +644,7 @@ def quickstart(
     for label, value in extras.items():
         typer.echo(f"  {label + ':':<17}{value}")
     typer.echo("")
-    typer.echo("Python SDK (pip install alibabacloud_dytnsapi20200217):")
+    typer.echo(SDK_SNIPPET_HEADING)
     typer.echo("")
     typer.echo(
         sdk_snippet(

@@ -18,6 +18,7 @@ from typing import Any, TextIO, cast
 import structlog
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -49,6 +50,8 @@ batch_app = typer.Typer(help="Batch query assistant (批量查询).", no_args_is
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object on stdout.")
 SCENE_CHOICES = ", ".join(scene.value for scene in service.SCENE_ACTIONS)
 PROGRESS_REFRESH_SECONDS = 0.5
+# Terminal width below which `batch list` prints two lines per job, not a table.
+LIST_TABLE_MIN_WIDTH = 120
 # Commands print their own output; only warnings and errors are logged (on stderr).
 CLI_LOG_LEVEL = logging.WARNING
 
@@ -294,6 +297,18 @@ def list_jobs(
     if as_json:
         print_json({"Jobs": [service.job_as_dict(job) for job in jobs]})
         return
+    console = Console()
+    if console.width < LIST_TABLE_MIN_WIDTH:
+        # Too narrow for the table's seven columns: two lines per job instead.
+        for job in jobs:
+            console.print(f"[bold]{job.id}[/bold]  {job.state}", highlight=False)
+            console.print(
+                f"  {job.account_id} · rows {job.total_rows} · "
+                f"queried {job.queried_numbers}/{job.distinct_numbers} · "
+                f"{_created(job)} · {escape(job.source_name)}",
+                highlight=False,
+            )
+        return
     table = Table()
     # Ids are copied into other commands, so they are never cut; the file name may wrap.
     for title in ("job", "account"):
@@ -307,10 +322,14 @@ def list_jobs(
             job.state,
             str(job.total_rows),
             f"{job.queried_numbers}/{job.distinct_numbers}",
-            job.source_name,
-            job.created_at.isoformat(timespec="seconds"),
+            escape(job.source_name),
+            _created(job),
         )
-    Console().print(table)
+    console.print(table)
+
+
+def _created(job: BatchJob) -> str:
+    return job.created_at.strftime("%Y-%m-%d %H:%M UTC")
 
 
 @batch_app.command("show")
