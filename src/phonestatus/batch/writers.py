@@ -176,6 +176,9 @@ def write_csv(path: Path, layout: OutputLayout, rows: Iterable[ResultRow]) -> Ou
     return formatter.summary()
 
 
+# NOTE: the workbook is built on one core after querying ends (about 13 s per
+# million rows on the 2-core bench machine), so a million-row XLSX job takes
+# about 37 s end to end where CSV takes 28 s.
 def write_xlsx(
     path: Path,
     layout: OutputLayout,
