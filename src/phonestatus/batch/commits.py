@@ -21,7 +21,6 @@ import asyncio
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any
 
 import structlog
@@ -184,26 +183,16 @@ class ChunkCommitter:
 
 @dataclass(frozen=True, slots=True)
 class ChunkRequest:
-    """A chunk's commit as a ``storage.writer`` request: it carries what the writer needs."""
+    """A chunk's commit as a ``storage.writer`` request, with what the writer needs."""
 
     commit: ChunkCommit
+    prices: PriceList
     worker_id: str
-    standard_price_li: int
-    price_overrides_li: dict[str, int]
-
-    @classmethod
-    def of(cls, commit: ChunkCommit, *, prices: PriceList, worker_id: str) -> ChunkRequest:
-        return cls(commit, worker_id, prices.standard_li, dict(prices.overrides_li))
 
     def apply(self, session: Session) -> bool:
         """Persist the chunk and complete its job if none is left; return whether it did."""
         committer = ChunkCommitter(
-            prices=PriceList(
-                standard_li=self.standard_price_li,
-                overrides_li=MappingProxyType(self.price_overrides_li),
-            ),
-            worker_id=self.worker_id,
-            is_postgresql=False,
+            prices=self.prices, worker_id=self.worker_id, is_postgresql=False
         )
         return committer.persist_and_complete(session, self.commit)
 
@@ -220,7 +209,7 @@ class ThreadCommits:
         self._worker_id = worker_id
 
     async def commit(self, commit: ChunkCommit) -> bool:
-        request = ChunkRequest.of(commit, prices=self._prices, worker_id=self._worker_id)
+        request = ChunkRequest(commit, self._prices, self._worker_id)
         return bool(await asyncio.to_thread(self._run, request))
 
     def _run(self, request: ChunkRequest) -> bool:
@@ -251,7 +240,7 @@ class ProcessCommits:
         return self._writer.pid
 
     async def commit(self, commit: ChunkCommit) -> bool:
-        request = ChunkRequest.of(commit, prices=self._prices, worker_id=self._worker_id)
+        request = ChunkRequest(commit, self._prices, self._worker_id)
         return bool(await self._writer.call(request))
 
     async def aclose(self) -> None:

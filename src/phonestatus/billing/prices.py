@@ -13,6 +13,12 @@ from phonestatus.billing.money import parse_cny
 if TYPE_CHECKING:
     from phonestatus.settings import Settings
 
+
+def _price_list(standard_li: int, overrides_li: dict[str, int]) -> PriceList:
+    """Rebuild a pickled ``PriceList``."""
+    return PriceList(standard_li=standard_li, overrides_li=MappingProxyType(overrides_li))
+
+
 # 0.1 CNY per billable query, the standard price of every status action.
 STANDARD_UNIT_PRICE_LI = 100
 
@@ -26,6 +32,10 @@ class PriceList:
 
     def unit_price_li(self, action: str) -> int:
         return self.overrides_li.get(action, self.standard_li)
+
+    def __reduce__(self) -> tuple[object, tuple[int, dict[str, int]]]:
+        # A mapping proxy cannot be pickled, and writer-process requests carry prices.
+        return _price_list, (self.standard_li, dict(self.overrides_li))
 
     @classmethod
     def from_cny(cls, standard: str, overrides: Mapping[str, str] | None = None) -> PriceList:

@@ -27,7 +27,6 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from types import MappingProxyType
 
 import structlog
 from sqlalchemy.engine import Connection, Engine
@@ -152,7 +151,7 @@ class QueryRecorder:
         self, usages: list[QueryUsage], access_key_ids: list[str], now: datetime
     ) -> list[bool]:
         if self._writer_process is not None:
-            group = UsageGroup.of(usages, access_key_ids, touched_at=now, prices=self._prices)
+            group = UsageGroup(usages, access_key_ids, now, self._prices)
             recorded: list[bool] = await self._writer_process.call(group)
             return recorded
         if self._sync_engine is not None:
@@ -204,36 +203,17 @@ class QueryRecorder:
 
 @dataclass(frozen=True, slots=True)
 class UsageGroup:
-    """A group's metering as a ``storage.writer`` request, for the SQLite writer process."""
+    """A group's metering as a ``storage.writer`` request, for the writer process."""
 
     usages: list[QueryUsage]
     access_key_ids: list[str]
     touched_at: datetime  # aware UTC: the AccessKeys' last use
-    standard_price_li: int
-    price_overrides_li: dict[str, int]
-
-    @classmethod
-    def of(
-        cls,
-        usages: list[QueryUsage],
-        access_key_ids: list[str],
-        *,
-        touched_at: datetime,
-        prices: PriceList,
-    ) -> UsageGroup:
-        return cls(
-            usages, access_key_ids, touched_at, prices.standard_li, dict(prices.overrides_li)
-        )
+    prices: PriceList
 
     def apply(self, session: Session) -> list[bool]:
-        """Meter the usages and touch the keys; per usage, whether it was new."""
-        prices = PriceList(
-            standard_li=self.standard_price_li,
-            overrides_li=MappingProxyType(self.price_overrides_li),
-        )
-        return write_group(
-            session, self.usages, self.access_key_ids, prices, FrozenClock(self.touched_at)
-        )
+        """Meter the usages and touch the keys; return, per usage, whether it was new."""
+        clock = FrozenClock(self.touched_at)
+        return write_group(session, self.usages, self.access_key_ids, self.prices, clock)
 
 
 def write_group(
