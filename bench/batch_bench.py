@@ -178,9 +178,9 @@ async def run_pipeline(
         "writer_cpu_seconds": round(writer.ru_utime + writer.ru_stime, 1),
         "peak_rss_mb": peak_rss_mb,
         "writer_peak_rss_mb": writer_peak_rss_mb,
-        # The largest sum of both processes' RSS seen by sampling every 50 ms; a
-        # spike between samples can be missed, so the larger peak_rss_mb above
-        # is a lower bound and the sum of both peaks an upper bound.
+        # The largest sum of both processes' RSS, sampled every 50 ms. Sampling can
+        # miss a spike, so the larger single peak is a lower bound for it and the
+        # sum of both peaks an upper bound.
         "sampled_combined_rss_mb": sampler.peak_mb,
         # Peaks so far at the end of each phase: which phase set the peak.
         "peak_rss_mb_after_store": stored_rss_mb,
@@ -220,7 +220,7 @@ def _peak_rss_mb() -> int:
 
 
 def _peak_rss_mb_of(pid: int) -> int:
-    """Peak RSS of a running process since it started its program (VmHWM).
+    """Return a running process's peak RSS since it started its program (VmHWM).
 
     Not RUSAGE_CHILDREN: on Linux that counts a child's pages from before its
     exec, when it was still a copy of this process.
@@ -228,7 +228,7 @@ def _peak_rss_mb_of(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024)
-    raise RuntimeError(f"no VmHWM for process {pid}")
+    raise RuntimeError(f"VmHWM missing from /proc/{pid}/status")
 
 
 def main() -> None:

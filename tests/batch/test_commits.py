@@ -54,7 +54,7 @@ def kill(pid: int) -> None:
 
 
 class TestProcessCommits:
-    async def test_job_completes_answered_and_billed_once(
+    async def test_job_billed_once(
         self,
         session_factory: async_sessionmaker[AsyncSession],
         account_id: str,
@@ -70,7 +70,7 @@ class TestProcessCommits:
 
         await assert_answered_once(session_factory, job_id, 120)
 
-    async def test_writer_killed_between_commits_is_restarted(
+    async def test_writer_killed_between_commits(
         self,
         session_factory: async_sessionmaker[AsyncSession],
         account_id: str,
@@ -93,7 +93,7 @@ class TestProcessCommits:
         assert commits.pid not in (None, first_pid)
         await assert_answered_once(session_factory, job_id, 100)
 
-    async def test_writer_killed_mid_commit_leaves_the_chunk_pending(
+    async def test_writer_killed_mid_commit(
         self,
         session_factory: async_sessionmaker[AsyncSession],
         account_id: str,
@@ -113,15 +113,15 @@ class TestProcessCommits:
         assert commits.pid is not None
         kill(commits.pid)
 
-        # Either the commit landed before the kill or it fails and the chunk stays
-        # pending; both must end with every number answered and billed once.
+        # Either the commit landed before the kill, or it fails and the chunk stays
+        # pending. Both must end with every number queried and billed once.
         with contextlib.suppress(WriterProcessError):
             await worker._drain()
         await worker.run_until_idle(job_id)
 
         await assert_answered_once(session_factory, job_id, 3000)
 
-    async def test_database_url_is_not_on_the_command_line(
+    async def test_database_url_not_in_argv(
         self,
         db_url: str,
         session_factory: async_sessionmaker[AsyncSession],
@@ -142,7 +142,7 @@ class TestProcessCommits:
         assert "sqlite" not in command_line
         assert Path(db_url.split("///")[-1]).name not in command_line
 
-    async def test_idle_writer_stops_and_the_next_commit_starts_one(
+    async def test_idle_writer_stops_then_restarts(
         self,
         db_url: str,
         db_backend: str,

@@ -142,7 +142,7 @@ class TestCrash:
             process.communicate()
 
         if db_backend == "sqlite":
-            # The SQLite writer process sees its pipe close and exits too.
+            # The SQLite writer process reads the end of its pipe and exits too.
             assert len(writers) == 1
             await wait_for_exit(writers[0])
 

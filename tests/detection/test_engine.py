@@ -723,7 +723,7 @@ class TestObserveMany:
     def test_matches_observe_in_a_loop(self) -> None:
         registry = CollectorRegistry()
         buckets = (0.005, 0.05, 0.1, 0.5)
-        one = Histogram(
+        single = Histogram(
             "one_seconds", "one by one", ["connector"], buckets=buckets, registry=registry
         )
         bulk = Histogram(
@@ -731,7 +731,7 @@ class TestObserveMany:
         )
         for amount, count in [(0.003, 7), (0.07, 3), (0.5, 2), (9.0, 4), (0.05, 1)]:
             for _ in range(count):
-                one.labels("simulated").observe(amount)
+                single.labels("simulated").observe(amount)
             observe_many(bulk.labels("simulated"), amount, count)
 
         def samples(name: str) -> dict[tuple[str, str], float]:

@@ -153,25 +153,25 @@ class TestAttributeProperties:
 
 
 class TestIndexFile:
-    def test_write_then_read_gives_the_same_index(self, tmp_path: Path) -> None:
+    def test_file_round_trip(self, tmp_path: Path) -> None:
         index = build_index([("138", "北京市"), ("1381234", "浙江省杭州市"), ("139", "新疆")])
         path = tmp_path / "index.bin"
         write_index_file(path, index, "1.2.3")
 
         assert read_index_file(path, "1.2.3") == index
 
-    def test_other_version_is_not_used(self, tmp_path: Path) -> None:
+    def test_other_version_ignored(self, tmp_path: Path) -> None:
         path = tmp_path / "index.bin"
         write_index_file(path, build_index([("138", "北京市")]), "1.2.3")
 
         assert read_index_file(path, "1.2.4") is None
         assert read_index_file(tmp_path / "missing.bin", "1.2.3") is None
 
-    def test_loaded_index_equals_one_built_from_the_installed_geodata(self) -> None:
+    def test_loaded_index_matches_geodata(self) -> None:
         # The shipped file when it matches the installed phonenumbers, else a build.
         assert load_index() == build_index(geocoder_names(GEOCODE_DATA))
 
-    def test_shipped_file_matches_the_installed_phonenumbers(self) -> None:
+    def test_shipped_file_matches_geodata(self) -> None:
         shipped = read_index_file(INDEX_FILE, phonenumbers.__version__)
         if shipped is None:
             # A newer phonenumbers release still works (the index is built at

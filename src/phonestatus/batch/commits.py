@@ -57,7 +57,7 @@ class ChunkCommit:
     action: str
     numbers: list[str]
     row_numbers: list[int]
-    answers: list[NumberResult]
+    results: list[NumberResult]
     connectors: list[str | None]
     latencies: list[int | None]
     now: datetime  # aware UTC: the time of the chunk's records and usage events
@@ -72,10 +72,10 @@ class ChunkCommitter:
         self._is_postgresql = is_postgresql
 
     def persist(self, session: Session, commit: ChunkCommit) -> bool:
-        """Persist ``commit``; False (and nothing written) if the chunk was already done."""
-        # One stored list per distinct answer; the JSON encoder writes each as often as used.
-        lists = {id(answer): answer.to_list() for answer in set(commit.answers)}
-        stored = [lists[id(answer)] for answer in commit.answers]
+        """Persist ``commit`` and return True, or False (writing nothing) if it was already done."""
+        # One stored list per distinct result, which the JSON encoder writes as often as used.
+        lists = {id(result): result.to_list() for result in set(commit.results)}
+        stored = [lists[id(result)] for result in commit.results]
         done = session.execute(
             update(BatchChunk)
             .where(
@@ -100,17 +100,17 @@ class ChunkCommitter:
 
         counts: Counter[str] = Counter()
         billable = 0
-        for answer in commit.answers:
-            billable += answer.billable
-            counts[f"status:{answer.outcome}"] += 1
-            if answer.carrier is not None:
-                counts[f"carrier:{answer.carrier}"] += 1
+        for result in commit.results:
+            billable += result.billable
+            counts[f"status:{result.outcome}"] += 1
+            if result.carrier is not None:
+                counts[f"carrier:{result.carrier}"] += 1
 
         session.execute(
             update(BatchJob)
             .where(BatchJob.id == commit.job_id)
             .values(
-                queried_numbers=BatchJob.queried_numbers + len(commit.answers),
+                queried_numbers=BatchJob.queried_numbers + len(commit.results),
                 billable_numbers=BatchJob.billable_numbers + billable,
                 state=_running_state(),
                 started_at=_coalesce_started(commit.now),
@@ -121,7 +121,7 @@ class ChunkCommitter:
         return True
 
     def persist_and_complete(self, session: Session, commit: ChunkCommit) -> bool:
-        """Persist the chunk and complete its job if no chunk is left; return whether it did.
+        """Persist the chunk, complete its job if no chunk is left, and return whether it did.
 
         Only for SQLite, where this transaction holds the only write lock, so
         every other chunk's commit came before it.
@@ -139,20 +139,20 @@ class ChunkCommitter:
                 account_id=commit.account_id,
                 action=commit.action,
                 request_id=f"{request_prefix}{row_number}",
-                code=answer.code,
-                status=answer.status,
-                billable=answer.billable,
+                code=result.code,
+                status=result.status,
+                billable=result.billable,
                 masked_number=mask_number(number),
-                carrier=answer.carrier,
+                carrier=result.carrier,
                 connector=connector,
                 latency_ms=latency_ms,
                 source="batch",
                 occurred_at=commit.now,
             )
-            for number, row_number, answer, connector, latency_ms in zip(
+            for number, row_number, result, connector, latency_ms in zip(
                 commit.numbers,
                 commit.row_numbers,
-                commit.answers,
+                commit.results,
                 commit.connectors,
                 commit.latencies,
                 strict=True,
@@ -161,8 +161,8 @@ class ChunkCommitter:
         record_ids = meter_queries(session, usages, prices=self._prices)
         for usage, record_id in zip(usages, record_ids, strict=True):
             if record_id is None:
-                # Unreachable while the chunk guard holds; meter_queries never
-                # charges a request id twice.
+                # Cannot happen while the chunk guard works, because meter_queries
+                # never charges a request id twice.
                 log.error("batch_row_already_recorded", request_id=usage.request_id)
 
     def _add_counts(self, session: Session, job_id: str, counts: Counter[str]) -> None:
@@ -190,7 +190,7 @@ class ChunkRequest:
     worker_id: str
 
     def apply(self, session: Session) -> bool:
-        """Persist the chunk and complete its job if none is left; return whether it did."""
+        """Persist the chunk, complete its job if no chunk is left, and return whether it did."""
         committer = ChunkCommitter(
             prices=self.prices, worker_id=self.worker_id, is_postgresql=False
         )

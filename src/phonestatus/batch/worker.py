@@ -78,7 +78,7 @@ class ClaimedChunk:
 
 
 class Commits(Protocol):
-    """Where a SQLite worker sends its queried chunks: ``batch.commits``' thread or process."""
+    """Destination of a SQLite worker's queried chunks: a thread or a process (``batch.commits``)."""
 
     pipelined: bool
 
@@ -124,8 +124,8 @@ class BatchWorker:
         self._committer = ChunkCommitter(
             prices=prices, worker_id=self.worker_id, is_postgresql=self._is_postgresql
         )
-        # Only SQLite commits elsewhere; PostgreSQL commits in the claim's transaction.
-        # ``commits`` wins over ``sync_engine``; with neither, through the async session.
+        # PostgreSQL commits in the claim's transaction, and only SQLite commits elsewhere:
+        # through ``commits``, else a thread on ``sync_engine``, else the async session.
         self._commits: Commits | None = None
         if not self._is_postgresql:
             if commits is not None:
@@ -172,7 +172,7 @@ class BatchWorker:
             await self._webhooks.deliver_due()
 
     async def run_once(self, job_id: str | None = None) -> bool:
-        """Process one chunk; return False when there was nothing left to do."""
+        """Process one chunk and return whether there was anything to do."""
         if not self._is_postgresql:
             return await self._process_optimistic(job_id)
 
@@ -226,7 +226,7 @@ class BatchWorker:
         return True
 
     async def _drain(self) -> bool:
-        """Wait for the pipelined commit, if any; return whether there was one.
+        """Wait for the pipelined commit, if any, and return whether there was one.
 
         A failed commit raises here, and its chunk stays pending for the next claim.
         """
@@ -246,7 +246,7 @@ class BatchWorker:
             action=claimed.action,
             numbers=claimed.numbers,
             row_numbers=claimed.row_numbers,
-            answers=[_number_result(result) for result in results],
+            results=[_number_result(result) for result in results],
             connectors=[result.connector for result in results],
             latencies=[result.latency_ms for result in results],
             now=self._clock.now(),
@@ -384,15 +384,15 @@ def _number_result(result: QueryResult) -> NumberResult:
         result.billable,
         result.is_ported,
     )
-    answer = _ANSWERS.get(key)
-    if answer is None:
+    number_result = _NUMBER_RESULTS.get(key)
+    if number_result is None:
         code, status, carrier, billable, ported = key
-        answer = NumberResult(
+        number_result = NumberResult(
             code=code, status=status, carrier=carrier, billable=billable, ported=ported
         )
-        # Few distinct answers exist (codes x statuses x carriers), so the cache stays small.
-        _ANSWERS[key] = answer
-    return answer
+        # Few distinct results exist (codes x statuses x carriers), so the cache stays small.
+        _NUMBER_RESULTS[key] = number_result
+    return number_result
 
 
-_ANSWERS: dict[tuple[str, str | None, str | None, bool, bool], NumberResult] = {}
+_NUMBER_RESULTS: dict[tuple[str, str | None, str | None, bool, bool], NumberResult] = {}

@@ -196,7 +196,10 @@ def read_index_file(path: Path, expected_version: str) -> AttributionIndex | Non
     if sys.byteorder != "little":
         blocks.byteswap()
     if len(blocks) != _BLOCK_COUNT:
-        raise ValueError(f"{path} holds {len(blocks)} blocks, expected {_BLOCK_COUNT}")
+        raise ValueError(
+            f"invalid attribution index {path}: {len(blocks)} blocks, expected "
+            f"{_BLOCK_COUNT}; rebuild it with rebuild_index_file()"
+        )
     attributions = tuple(Attribution(province, city) for province, city in header["attributions"])
     return AttributionIndex(blocks=blocks, attributions=attributions)
 
@@ -234,6 +237,6 @@ def attribute(digits: str) -> Attribution:
 
 
 def rebuild_index_file() -> Path:
-    """Write the shipped index again from the installed phonenumbers; return its path."""
+    """Write the shipped index again from the installed phonenumbers and return its path."""
     write_index_file(INDEX_FILE, build_index(_read_geocoder_names()), phonenumbers.__version__)
     return INDEX_FILE

@@ -78,9 +78,9 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 # Page cache of a writing connection, in KiB (SQLite's default is 2 MiB). Query
-# records and usage events are inserted by request id, so each insert lands
-# on a random leaf of that index; with the default cache a million-row index
-# is read back from the operating system page by page.
+# records are inserted by request id, so each insert lands on a random leaf of
+# that index. With the default cache, a million-row index is read back from the
+# operating system page by page.
 SQLITE_WRITER_CACHE_KIB = 32 * 1024
 
 

@@ -8,15 +8,17 @@ sends each transaction to a separate process instead.
 
 A request is any picklable object with ``apply(session)``. The process runs
 it in one transaction (``BEGIN IMMEDIATE`` on SQLite), commits, and replies
-with what ``apply`` returned. A request whose transaction failed is rolled back and
-reported; a process that dies takes its open transaction with it. Either way
-the caller gets ``WriterProcessError`` and nothing of that request is written.
+with what ``apply`` returned. A failed transaction is rolled back and
+reported, and a process that dies takes its open transaction with it. Either
+way the caller gets ``WriterProcessError`` and nothing of that request is
+written.
 
-The process is started with ``subprocess`` and talks over two pipes of its
-own (length-prefixed pickles of requests and replies), so it imports only what its requests
-need, not whatever started it. The database URL goes through the pipe, never
-the command line, which other users of the machine can read. It starts on
-the first request, and again after it died or was stopped for idleness.
+The process is started with ``subprocess`` and uses two pipes of its own for
+length-prefixed pickles of requests and replies. So it imports only what its
+requests need, not whatever started it. The database URL goes through the
+pipe, never the command line, which other users of the machine can read. The
+process starts on the first request, and again after it died or was stopped
+for idleness.
 """
 
 from __future__ import annotations
@@ -45,21 +47,21 @@ log = structlog.get_logger(__name__)
 _FRAME = struct.Struct("!Q")
 # How long closing waits for the process to finish its last transaction.
 STOP_SECONDS = 30.0
-# An idle process exits after this long without a request. An idle server then
-# does not keep its memory (about 120 MB with a full page cache), and the next
-# request starts the process again in well under a second.
+# An idle process exits after this long without a request, so an idle server
+# does not keep its memory (about 120 MB with a full page cache, measured). The
+# next request starts the process again in under a second.
 IDLE_SECONDS = 60.0
 
 
 class WriteRequest(Protocol):
-    """A transaction for the writer process; its class must be importable there."""
+    """A transaction for the writer process, whose class must be importable there."""
 
     def apply(self, session: Session) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
 class WriterConfig:
-    """The process's start-up settings, sent through its pipe, never on the command line."""
+    """Start-up settings of the process, sent through its pipe, never on the command line."""
 
     database_url: str
     log_level: int
@@ -76,7 +78,10 @@ def writer_config(settings: Settings, *, log_level: int = logging.INFO) -> Write
 
 
 class WriterProcessError(RuntimeError):
-    """The writer process failed a request or exited; nothing of the request was written."""
+    """Error raised when the writer process failed a request or exited.
+
+    Nothing of that request was written.
+    """
 
 
 class WriterProcess:
@@ -102,11 +107,11 @@ class WriterProcess:
 
     @property
     def pid(self) -> int | None:
-        """The process's id while it runs."""
+        """Process id of the writer while it runs, else None."""
         return self._process.pid if self._process is not None else None
 
     async def call(self, request: WriteRequest) -> Any:
-        """Run ``request`` in its own transaction; return what its ``apply`` returned."""
+        """Run ``request`` in its own transaction and return what its ``apply`` returned."""
         payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
         async with self._lock:
             loop = asyncio.get_running_loop()
@@ -121,9 +126,8 @@ class WriterProcess:
                 code = await self._stop()
                 raise WriterProcessError(f"the writer process exited (code {code})") from exc
             except BaseException:
-                # Cancelled between request and reply: the pipe would hand this reply
-                # to the next request, so that process is let go (it finishes or rolls
-                # back the transaction on its own).
+                # Cancelled between request and reply. The unread reply would reach the
+                # next request, so the process is stopped after its current transaction.
                 await asyncio.shield(self._stop())
                 raise
             finally:
@@ -133,11 +137,11 @@ class WriterProcess:
         return value
 
     async def _send(self, frame: bytes) -> asyncio.StreamReader:
-        """Send one request frame, to a new process if the last one is gone; return the reader.
+        """Send one request frame and return the reply reader.
 
-        A process that died since the last request shows as a closed pipe. Data
-        that a closed pipe refused was never read, so nothing of the request ran
-        and it goes, once, to a new process.
+        A process that died since the last request shows as a closed pipe. A
+        frame that a closed pipe rejected was never read, so nothing of the
+        request ran, and the frame is sent once more to a new process.
         """
         for attempt in range(2):
             reader, writer = await self._start_if_needed()
@@ -160,9 +164,10 @@ class WriterProcess:
             await self._stop()
 
     def _idle_for(self) -> float:
-        """Seconds left before the process counts as idle (<= 0: idle now)."""
+        """Return the seconds left before the process counts as idle (0 or less: idle now)."""
         if self._lock.locked():
-            return self._idle_seconds  # a request is in progress
+            # A request is in progress.
+            return self._idle_seconds
         return self._last_used + self._idle_seconds - asyncio.get_running_loop().time()
 
     def _check_idle(self) -> None:
@@ -178,12 +183,13 @@ class WriterProcess:
 
     async def _stop_idle(self) -> None:
         async with self._lock:
-            # A request that came meanwhile set a new timer; only a still idle process stops.
+            # A request since the timer fired has set a new timer, so the process is busy.
             if self._idle_timer is None and self._process is not None:
                 await self._stop()
                 log.info("writer_process_stopped_idle")
 
     async def _start_if_needed(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Return the pipe streams of the running process, starting a process if none runs."""
         if (
             self._process is not None
             and self._process.returncode is None
@@ -192,7 +198,28 @@ class WriterProcess:
             and not self._writer.transport.is_closing()
         ):
             return self._reader, self._writer
+
         await self._stop()
+        reply_read, request_write = await self._spawn()
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        self._read_transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(reply_read, "rb", buffering=0)
+        )
+        transport, protocol = await loop.connect_write_pipe(
+            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()),
+            os.fdopen(request_write, "wb", buffering=0),
+        )
+        writer = asyncio.StreamWriter(transport, protocol, None, loop)
+        self._reader, self._writer = reader, writer
+
+        config = pickle.dumps(self._config, protocol=pickle.HIGHEST_PROTOCOL)
+        writer.write(_FRAME.pack(len(config)) + config)
+        await writer.drain()
+        return reader, writer
+
+    async def _spawn(self) -> tuple[int, int]:
+        """Start the process and return this side's pipe ends (reply read, request write)."""
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         try:
@@ -211,27 +238,14 @@ class WriterProcess:
             os.close(reply_read)
             raise
         finally:
+            # The process has its own copies of its ends.
             os.close(request_read)
             os.close(reply_write)
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        self._read_transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(reply_read, "rb", buffering=0)
-        )
-        transport, protocol = await loop.connect_write_pipe(
-            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()),
-            os.fdopen(request_write, "wb", buffering=0),
-        )
-        writer = asyncio.StreamWriter(transport, protocol, None, loop)
-        self._reader, self._writer = reader, writer
-        config = pickle.dumps(self._config, protocol=pickle.HIGHEST_PROTOCOL)
-        writer.write(_FRAME.pack(len(config)) + config)
-        await writer.drain()
         log.info("writer_process_started", pid=self._process.pid)
-        return reader, writer
+        return reply_read, request_write
 
     async def _stop(self) -> int | None:
-        """Close the pipes and wait for the process; return its exit code."""
+        """Close the pipes, wait for the process and return its exit code."""
         if self._writer is not None:
             # Closing the request pipe ends the process's loop after its current transaction.
             self._writer.close()
@@ -258,7 +272,7 @@ def run_request(session: Session, request: WriteRequest) -> Any:
 
 
 def serve_writer(request_fd: int, reply_fd: int) -> None:
-    """The writer process: run each request read from ``request_fd`` until the pipe closes."""
+    """Run each request read from ``request_fd`` until the pipe closes: the writer's main loop."""
     from phonestatus.logs import configure_logging
 
     requests = os.fdopen(request_fd, "rb")
@@ -275,11 +289,12 @@ def serve_writer(request_fd: int, reply_fd: int) -> None:
             try:
                 request: WriteRequest = _read_frame(requests)
             except EOFError:
-                break  # the caller closed the pipe or exited
+                # The caller closed the pipe or exited.
+                break
             try:
                 reply: tuple[bool, object] = (True, database.run(request))
             except Exception as exc:
-                # The transaction rolled back; the caller sees the error.
+                # The transaction was rolled back, and the caller gets the error.
                 log.exception("writer_request_failed", request=type(request).__name__)
                 reply = (False, f"{type(exc).__name__}: {exc}")
             payload = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
@@ -293,17 +308,17 @@ def serve_writer(request_fd: int, reply_fd: int) -> None:
 
 
 class _SqliteDatabase:
-    """Requests on one blocking sqlite3 connection, each in a ``BEGIN IMMEDIATE`` transaction."""
+    """Database side for SQLite: one blocking sqlite3 connection, ``BEGIN IMMEDIATE`` each."""
 
     def __init__(self, url: str) -> None:
         from phonestatus.storage.db import create_sync_engine
 
         engine = create_sync_engine(url)
         if engine is None:
-            raise SystemExit(f"not a SQLite URL: {url.split(':', 1)[0]}")
+            raise SystemExit(f"invalid SQLite URL scheme {url.split(':', 1)[0]!r}")
         self._engine = engine
-        # One connection for the process's life: a pool checkout per request cost
-        # more than many a small group's statements.
+        # One connection for the process's life, because a pool checkout per request
+        # costs more than the statements of many small groups.
         self._connection = engine.connect()
 
     def run(self, request: WriteRequest) -> Any:
@@ -316,10 +331,10 @@ class _SqliteDatabase:
 
 
 class _PostgresqlDatabase:
-    """Requests on one asyncpg connection, driven by an event loop of this process's own.
+    """Database side for PostgreSQL: one asyncpg connection on this process's own event loop.
 
     In the server, each statement of a group waited for a turn of the busy
-    event loop; here the loop has nothing else to do.
+    event loop. Here the loop has nothing else to do.
     """
 
     def __init__(self, url: str) -> None:
@@ -362,12 +377,12 @@ def _apply_on(connection: Connection, request: WriteRequest) -> Any:
 
 
 def _read_frame(stream: IO[bytes]) -> Any:
-    """Read one length-prefixed pickle; EOFError when the stream ends before a whole one."""
+    """Read one length-prefixed pickle; raise EOFError if the stream ends before it."""
     header = stream.read(_FRAME.size)
     if len(header) < _FRAME.size:
-        raise EOFError("the request pipe closed")
+        raise EOFError("request pipe closed")
     (size,) = _FRAME.unpack(header)
     payload = stream.read(size)
     if len(payload) < size:
-        raise EOFError("the request pipe closed mid-request")
+        raise EOFError("request pipe closed in the middle of a request")
     return pickle.loads(payload)
