@@ -53,9 +53,15 @@ def full_width(char: str) -> str:
 def written_forms(draw: st.DrawFn, number: str) -> str:
     """Write ``number`` the way a person, phone or spreadsheet might."""
     pieces: list[str] = []
+    last = len(number) - 1
     for index, digit in enumerate(number):
         if index and draw(st.booleans()):
-            pieces.append(draw(st.sampled_from(SEPARATORS + INVISIBLE)))
+            separators = SEPARATORS + INVISIBLE
+            if index == last and digit == "0":
+                # "1300000000.0" reads as a spreadsheet's 10-digit 1300000000, which
+                # must be rejected, not as 13000000000 with a dot before its last digit.
+                separators = [separator for separator in separators if separator != "."]
+            pieces.append(draw(st.sampled_from(separators)))
         pieces.append(full_width(digit) if draw(st.booleans()) else digit)
     country = draw(st.sampled_from(COUNTRY_FORMS))
     lead = draw(st.sampled_from(["", " ", "\t", "'", "\u200b"]))
@@ -71,6 +77,12 @@ class TestParseMobileProperties:
         text = data.draw(written_forms(number))
 
         assert parse_mobile(text).digits == number
+
+    def test_dot_before_last_zero_is_a_decimal(self) -> None:
+        with pytest.raises(NumberParseError):
+            parse_mobile("1300000000.0")
+        with pytest.raises(NumberParseError):
+            parse_mobile("1380013800.０")
 
     @PROPERTY_SETTINGS
     @given(mobile_numbers(), st.sampled_from(["", "86", "0086", "0"]), st.integers(1, 4))
