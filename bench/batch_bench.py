@@ -32,7 +32,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 # Segments of the three basic carriers, from the product's segment table.
 SEGMENTS = [
@@ -140,7 +139,6 @@ async def run_pipeline(
     # The worker as `serve` and `batch run` build it, SQLite writer process included.
     resources = WorkerResources(runtime)
     worker = resources.worker
-    sampler.writer = resources.commits
     if not options.skip_queries:
         await worker.run_until_idle(job_id)
     # Closed before the result file is written, as `batch run` does: the writer exits.
@@ -154,14 +152,20 @@ async def run_pipeline(
         job = await get_job(session, job_id)
     output_format = OutputFormat(source.suffix.lstrip("."))
     output = work_dir / f"result.{output_format.value}"
-    summary = await export_job(runtime.session_factory, job, output, output_format)
+    summary = await export_job(
+        runtime.session_factory,
+        job,
+        output,
+        output_format,
+        database_url=settings.sqlalchemy_url,
+    )
     written = time.perf_counter()
     sampler.stop()
     await runtime.close()
     # CPU time, unlike wall time, does not grow when other processes share the cores.
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    # The SQLite writer process, if any, has exited and been waited for by now.
-    writer = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The SQLite writer process and the export helper have exited and been waited for.
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak_rss_mb = round(usage.ru_maxrss / 1024)
 
     return {
@@ -175,12 +179,11 @@ async def run_pipeline(
         "write_seconds": round(written - queried, 1),
         "total_seconds": round(written - started, 1),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
-        "writer_cpu_seconds": round(writer.ru_utime + writer.ru_stime, 1),
+        "children_cpu_seconds": round(children.ru_utime + children.ru_stime, 1),
         "peak_rss_mb": peak_rss_mb,
         "writer_peak_rss_mb": writer_peak_rss_mb,
-        # The largest sum of both processes' RSS, sampled every 50 ms. Sampling can
-        # miss a spike, so the larger single peak is a lower bound for it and the
-        # sum of both peaks an upper bound.
+        # The largest sum of all processes' RSS, sampled every 50 ms. Sampling can
+        # miss a spike, so the larger single peak is a lower bound for it.
         "sampled_combined_rss_mb": sampler.peak_mb,
         # Peaks so far at the end of each phase: which phase set the peak.
         "peak_rss_mb_after_store": stored_rss_mb,
@@ -189,30 +192,46 @@ async def run_pipeline(
 
 
 class MemorySampler(threading.Thread):
-    """Track the largest sum of this process's RSS and the writer process's RSS."""
+    """Track the largest sum of the RSS of this process and all its descendants.
+
+    The descendants are the SQLite writer process while chunks are queried
+    and the export helper while the result file is written.
+    """
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.writer: Any = None  # ProcessCommits once the worker exists
         self.peak_mb = 0
         self._stopped = threading.Event()
 
     def run(self) -> None:
         page_mb = os.sysconf("SC_PAGE_SIZE") / 1024 / 1024
         while not self._stopped.wait(0.05):
-            pids = [os.getpid()]
-            if self.writer is not None and self.writer.pid is not None:
-                pids.append(self.writer.pid)
-            total = 0.0
-            for pid in pids:
-                # The writer may exit between the two reads.
-                with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-                    total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page_mb
-            self.peak_mb = max(self.peak_mb, round(total))
+            total = sum(_resident_pages(pid) for pid in _process_tree(os.getpid()))
+            self.peak_mb = max(self.peak_mb, round(total * page_mb))
 
     def stop(self) -> None:
         self._stopped.set()
         self.join()
+
+
+def _process_tree(root: int) -> list[int]:
+    """Return ``root`` and the pids of all its living descendants."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        # A process may exit between listing and reading.
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree = [root]
+    for pid in tree:
+        tree.extend(children.get(pid, []))
+    return tree
+
+
+def _resident_pages(pid: int) -> int:
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return 0
 
 
 def _peak_rss_mb() -> int:

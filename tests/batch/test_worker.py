@@ -1,18 +1,22 @@
 from __future__ import annotations
 
 import csv
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from structlog.testing import capture_logs
 
 from phonestatus.accounts.models import Account, AccountState
 from phonestatus.batch.export import export_job
-from phonestatus.batch.models import BatchChunk, JobState
+from phonestatus.batch.models import BatchChunk, BatchJob, JobState
 from phonestatus.batch.service import cancel_job, get_job, job_counts, resume_job
 from phonestatus.batch.worker import BatchWorker
 from phonestatus.batch.writers import OutputFormat
+from phonestatus.settings import Settings
 
 from .conftest import CLOCK, billing_counts, submit, write_numbers
 
@@ -266,3 +270,94 @@ class TestPersist:
                 select(func.count()).select_from(BatchChunk).where(BatchChunk.job_id == job_id)
             )
         assert done == 1
+
+
+class TestExportInTwoProcesses:
+    """Large jobs are written by this process and a helper process; the file must not change."""
+
+    async def run_job(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        account_id: str,
+        make_worker: Callable[..., BatchWorker],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> BatchJob:
+        # Blocks of 4 rows, so a small file has many blocks to split.
+        monkeypatch.setattr("phonestatus.batch.intake.ROWS_PER_BLOCK", 4)
+        numbers = sample_numbers(30)
+        rows = [*numbers, numbers[3], "1.38001E+10", "=cmd", numbers[29], "abc"]
+        job_id = await submit(session_factory, account_id, write_numbers(tmp_path / "a.csv", rows))
+        await make_worker().run_until_idle()
+        async with session_factory() as session:
+            job = await get_job(session, job_id)
+        assert job.block_count == 9
+        return job
+
+    @pytest.mark.parametrize("output_format", list(OutputFormat))
+    async def test_split_file_equals_single_process_file(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        db_url: str,
+        account_id: str,
+        make_worker: Callable[..., BatchWorker],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        output_format: OutputFormat,
+    ) -> None:
+        job = await self.run_job(session_factory, account_id, make_worker, tmp_path, monkeypatch)
+        single = tmp_path / f"single.{output_format.value}"
+        split = tmp_path / f"split.{output_format.value}"
+        await export_job(session_factory, job, single, output_format)
+
+        with capture_logs() as logs:
+            summary = await export_job(
+                session_factory,
+                job,
+                split,
+                output_format,
+                database_url=Settings(database_url=db_url).sqlalchemy_url,
+                split_min_rows=1,
+            )
+
+        assert [entry["event"] for entry in logs] == []
+        assert summary.rows == 35
+        assert summary.duplicate_rows == 2
+        assert file_contents(split) == file_contents(single)
+        # The helper's spool files are gone.
+        assert file_names(tmp_path) == ["a.csv", single.name, split.name]
+
+    async def test_failed_helper_leaves_the_file_whole(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        account_id: str,
+        make_worker: Callable[..., BatchWorker],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        job = await self.run_job(session_factory, account_id, make_worker, tmp_path, monkeypatch)
+        single = tmp_path / "single.xlsx"
+        await export_job(session_factory, job, single, OutputFormat.XLSX)
+        # The helper finds no batch tables in this database, so it exits with an error.
+        empty = Settings(database_url=f"sqlite:///{tmp_path / 'empty.sqlite3'}").sqlalchemy_url
+        split = tmp_path / "split.xlsx"
+
+        with capture_logs() as logs:
+            await export_job(
+                session_factory, job, split, OutputFormat.XLSX, database_url=empty, split_min_rows=1
+            )
+
+        assert [entry["event"] for entry in logs] == ["batch_export_helper_failed"]
+        assert file_contents(split) == file_contents(single)
+
+
+def file_names(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir())
+
+
+def file_contents(path: Path) -> object:
+    """A CSV file's bytes, or an XLSX file's parts (the container's timestamps differ)."""
+    if path.suffix == ".csv":
+        return path.read_bytes()
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}

@@ -12,9 +12,15 @@ from phonestatus.batch.writers import (
     OutputFormat,
     OutputLayout,
     OutputSummary,
+    PartOutput,
     RowFormatter,
+    append_csv_part,
+    assemble_xlsx,
+    csv_cells,
+    csv_rows_part,
     write_csv,
     write_xlsx,
+    xlsx_rows_part,
 )
 
 NORMAL = NumberResult("OK", "NORMAL", "CMCC", billable=True, ported=False)
@@ -59,18 +65,18 @@ FORMULA_ROWS = [
 
 class TestRowFormatter:
     def test_cells_match_layout(self) -> None:
-        formatter = RowFormatter(LAYOUT)
+        formatter = RowFormatter(LAYOUT, tuple)
 
         for row in [*ROWS, *FORMULA_ROWS, *ROWS]:
             expected = [protect_cell(cell) for cell in LAYOUT.cells(row)]
-            assert formatter.cells(row) == expected, f"row {row.row_number}"
+            assert csv_cells(formatter, row) == expected, f"row {row.row_number}"
 
     def test_summary_matches_per_row_counts(self) -> None:
-        formatter = RowFormatter(LAYOUT)
+        formatter = RowFormatter(LAYOUT, tuple)
         expected = OutputSummary()
 
         for row in [*ROWS, *FORMULA_ROWS, *ROWS]:
-            formatter.cells(row)
+            formatter.split(row)
             expected.add(row)
 
         assert formatter.summary() == expected
@@ -78,7 +84,7 @@ class TestRowFormatter:
     def test_header_protected(self) -> None:
         layout = OutputLayout(source_header=("=cmd", "手机号"), source_width=2)
 
-        assert RowFormatter(layout).header()[1] == "'=cmd"
+        assert RowFormatter(layout, tuple).header()[1] == "'=cmd"
 
 
 class TestWriteCsv:
@@ -152,7 +158,7 @@ class TestWriteXlsx:
         assert summary["CMCC 中国移动"] == 2
         workbook.close()
 
-    def test_write_xlsx_rows_are_text(self, tmp_path: Path) -> None:
+    def test_write_xlsx_cells(self, tmp_path: Path) -> None:
         path = tmp_path / "out.xlsx"
 
         write_xlsx(path, LAYOUT, ROWS)
@@ -161,8 +167,9 @@ class TestWriteXlsx:
         workbook.close()
 
         assert rows[0][0] == "行号 Row"
+        # The row number is a number, so the sheet sorts by it; the rest is text.
         assert rows[1] == (
-            "2",
+            2,
             "张三",
             "13800138000",
             None,
@@ -210,4 +217,55 @@ class TestSheetOverflow:
 
         assert names == ["汇总 Summary", "结果 Results", "结果 Results 2"]
         assert second[0][0] == "行号 Row"
-        assert [row[0] for row in second[1:]] == ["6", "7"]
+        assert [row[0] for row in second[1:]] == [6, 7]
+
+
+def read_workbook(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return {
+            name: list(workbook[name].iter_rows(values_only=True)) for name in workbook.sheetnames
+        }
+    finally:
+        workbook.close()
+
+
+ALL_ROWS = [*ROWS, *FORMULA_ROWS, *ROWS]
+
+
+class TestParts:
+    """Rows written in parts, as two processes write them, equal rows written in one go."""
+
+    @pytest.mark.parametrize("split", [0, 1, 5, len(ALL_ROWS)])
+    def test_csv_parts_equal_one_file(self, tmp_path: Path, split: int) -> None:
+        whole = tmp_path / "whole.csv"
+        write_csv(whole, LAYOUT, ALL_ROWS)
+        joined = tmp_path / "joined.csv"
+
+        first = write_csv(joined, LAYOUT, ALL_ROWS[:split])
+        part = csv_rows_part(tmp_path / "part.csv", LAYOUT, ALL_ROWS[split:])
+        append_csv_part(joined, part)
+
+        assert joined.read_bytes() == whole.read_bytes()
+        first.add_counts(part.summary)
+        assert first == write_csv(tmp_path / "again.csv", LAYOUT, ALL_ROWS)
+
+    @pytest.mark.parametrize(("split", "sheet_rows"), [(0, 100), (6, 100), (6, 4), (9, 4), (1, 1)])
+    def test_xlsx_parts_equal_one_workbook(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, split: int, sheet_rows: int
+    ) -> None:
+        monkeypatch.setattr("phonestatus.batch.writers.XLSX_MAX_DATA_ROWS", sheet_rows)
+        facts = [("任务 Job", "job_x")]
+        whole = tmp_path / "whole.xlsx"
+        write_xlsx(whole, LAYOUT, ALL_ROWS, job_facts=facts)
+        parts: list[PartOutput] = [
+            xlsx_rows_part(tmp_path, LAYOUT, ALL_ROWS[:split], first_data_row=0, name="a"),
+            xlsx_rows_part(tmp_path, LAYOUT, ALL_ROWS[split:], first_data_row=split, name="b"),
+        ]
+        joined = tmp_path / "joined.xlsx"
+
+        summary = assemble_xlsx(joined, LAYOUT, parts, job_facts=facts)
+
+        assert read_workbook(joined) == read_workbook(whole)
+        assert summary.rows == len(ALL_ROWS)
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["joined.xlsx", "whole.xlsx"]

@@ -2,18 +2,31 @@
 
 Results are kept per distinct number, rows per block, so writing joins the
 two. The join maps each number to the id of one of the few distinct results
-in a ``NumberTable``, about 20 MB for a million numbers. Row blocks are fetched a few at a time on the event loop while the
-writer runs in a worker thread.
+in a ``NumberTable``, about 20 MB for a million numbers. Row blocks are
+fetched a few at a time on the event loop while the writer runs in a worker
+thread.
+
+Writing a large file is CPU-bound Python, so two processes share it: a
+helper process (spawned per export) writes the second half of the rows to
+spool files while this process writes the first, and this process joins the
+halves. Each process builds its own result index from the database.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+import structlog
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from phonestatus.batch.intake import StoredRow, chunk_number_keys, decode_lists
@@ -24,12 +37,25 @@ from phonestatus.batch.writers import (
     OutputFormat,
     OutputLayout,
     OutputSummary,
+    PartOutput,
+    append_csv_part,
+    assemble_xlsx,
+    csv_rows_part,
     write_csv,
     write_xlsx,
+    xlsx_rows_part,
 )
+from phonestatus.storage import create_engine, create_session_factory
+
+log = structlog.get_logger(__name__)
 
 CHUNKS_PER_FETCH = 10
 BLOCKS_PER_FETCH = 50
+# Below this many rows a second process costs more (about half a second to
+# start and load the results) than it saves.
+SPLIT_MIN_ROWS = 100_000
+
+R = TypeVar("R")
 
 
 class ResultIndex:
@@ -114,6 +140,20 @@ def result_row(stored: StoredRow, index: ResultIndex) -> ResultRow:
     )
 
 
+@dataclass(frozen=True)
+class ExportPart:
+    """Rows of blocks [first_block, end_block) of a job, starting at data row ``first_data_row``."""
+
+    job_id: str
+    first_block: int
+    end_block: int
+    first_data_row: int
+    expected_numbers: int
+    layout: OutputLayout
+    output_format: OutputFormat
+    path: Path  # the CSV file, or the directory for XLSX spool files
+
+
 async def export_job(
     session_factory: async_sessionmaker[AsyncSession],
     job: BatchJob,
@@ -121,24 +161,220 @@ async def export_job(
     output_format: OutputFormat,
     *,
     sheet_per_status: bool = False,
+    database_url: str | None = None,
+    split_min_rows: int = SPLIT_MIN_ROWS,
 ) -> OutputSummary:
-    """Write the job's result file to ``path``; rows not yet answered read NOT_QUERIED."""
-    index = await load_result_index(session_factory, job.id, expected_numbers=job.distinct_numbers)
-    loop = asyncio.get_running_loop()
+    """Write the job's result file to ``path``; rows not yet answered read NOT_QUERIED.
+
+    With ``database_url`` (the URL ``session_factory`` uses), a job of at
+    least ``split_min_rows`` rows is written by two processes: a helper
+    process writes the second half of the rows while this one writes the
+    first, and this process joins them. If the helper fails, this process
+    writes its half too.
+    """
     layout = OutputLayout(
         source_header=tuple(job.source_header) if job.source_header else None,
         source_width=job.source_width,
     )
+    facts = [
+        ("任务 Job", job.id),
+        ("文件 File", job.source_name),
+        ("状态 State", job.state),
+        ("查询号码数 Numbers queried", job.queried_numbers),
+        ("计费号码数 Billable numbers", job.billable_numbers),
+    ]
+    whole = ExportPart(
+        job_id=job.id,
+        first_block=0,
+        end_block=job.block_count,
+        first_data_row=0,
+        expected_numbers=job.distinct_numbers,
+        layout=layout,
+        output_format=output_format,
+        path=path,
+    )
+    if (
+        database_url is None
+        or sheet_per_status
+        or job.total_rows < split_min_rows
+        or job.block_count < 2
+    ):
+        index = await load_result_index(
+            session_factory, job.id, expected_numbers=job.distinct_numbers
+        )
+        if output_format is OutputFormat.CSV:
+            return await _write_part(
+                session_factory, index, whole, lambda rows: write_csv(path, layout, rows)
+            )
+
+        def write_workbook(rows: Iterable[ResultRow]) -> OutputSummary:
+            return write_xlsx(
+                path, layout, rows, job_facts=facts, sheet_per_status=sheet_per_status
+            )
+
+        return await _write_part(session_factory, index, whole, write_workbook)
+
+    with tempfile.TemporaryDirectory(prefix="export-", dir=path.parent) as directory:
+        first, second = await _split(session_factory, whole, Path(directory))
+        parts = await _write_two_parts(session_factory, database_url, first, second)
+        if output_format is OutputFormat.CSV:
+            summary = parts[0].summary
+            summary.add_counts(parts[1].summary)
+            await asyncio.to_thread(append_csv_part, path, parts[1])
+            return summary
+        return await asyncio.to_thread(assemble_xlsx, path, layout, parts, job_facts=facts)
+
+
+async def _split(
+    session_factory: async_sessionmaker[AsyncSession], whole: ExportPart, directory: Path
+) -> tuple[ExportPart, ExportPart]:
+    """Cut ``whole`` at its middle block into a first part and a second part."""
+    middle = whole.end_block // 2
+    async with session_factory() as session:
+        rows_before = await session.scalar(
+            select(func.coalesce(func.sum(BatchRowBlock.row_count), 0)).where(
+                BatchRowBlock.job_id == whole.job_id, BatchRowBlock.block_no < middle
+            )
+        )
+    # For CSV the first part writes the result file itself, header included.
+    first = replace(
+        whole,
+        end_block=middle,
+        path=whole.path if whole.output_format is OutputFormat.CSV else directory,
+    )
+    second = replace(
+        whole,
+        first_block=middle,
+        first_data_row=int(rows_before or 0),
+        path=directory / "second.csv" if whole.output_format is OutputFormat.CSV else directory,
+    )
+    return first, second
+
+
+async def _write_two_parts(
+    session_factory: async_sessionmaker[AsyncSession],
+    database_url: str,
+    first: ExportPart,
+    second: ExportPart,
+) -> list[PartOutput]:
+    helper = asyncio.create_task(_write_part_in_helper(database_url, second))
+    try:
+        index = await load_result_index(
+            session_factory, first.job_id, expected_numbers=first.expected_numbers
+        )
+        local = await _write_part_output(session_factory, index, first)
+        try:
+            remote = await helper
+        except (ExportHelperError, OSError) as exc:
+            log.warning("batch_export_helper_failed", job_id=first.job_id, error=str(exc))
+            remote = await _write_part_output(session_factory, index, second)
+    finally:
+        if not helper.done():
+            # This half failed or was cancelled: stop the helper before its files go.
+            helper.cancel()
+            await asyncio.wait([helper])
+    return [local, remote]
+
+
+class ExportHelperError(RuntimeError):
+    """The helper process failed; its half is written in this process instead."""
+
+
+async def _write_part_in_helper(database_url: str, part: ExportPart) -> PartOutput:
+    # A fresh interpreter, as for the writer process: multiprocessing's spawn would
+    # import the caller's __main__ module again in the child.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from phonestatus.batch.export import serve_part; serve_part()",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        # The URL goes through the pipe, not the command line, which other users can read.
+        request = pickle.dumps((database_url, part), protocol=pickle.HIGHEST_PROTOCOL)
+        reply, _ = await process.communicate(request)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    if process.returncode != 0:
+        raise ExportHelperError(f"export helper process exited with code {process.returncode}")
+    try:
+        output: PartOutput = pickle.loads(reply)
+    except (pickle.UnpicklingError, EOFError) as exc:
+        raise ExportHelperError(f"export helper process sent no result: {exc}") from exc
+    return output
+
+
+def serve_part() -> None:
+    """The helper process: read (database URL, part) from stdin, write the pickled output."""
+    # The result gets the real stdout; anything else printed goes to stderr.
+    reply = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    database_url, part = pickle.load(sys.stdin.buffer)
+    output = asyncio.run(_write_part_alone(database_url, part))
+    with reply:
+        pickle.dump(output, reply, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+async def _write_part_alone(database_url: str, part: ExportPart) -> PartOutput:
+    engine = create_engine(database_url)
+    try:
+        session_factory = create_session_factory(engine)
+        index = await load_result_index(
+            session_factory, part.job_id, expected_numbers=part.expected_numbers
+        )
+        return await _write_part_output(session_factory, index, part)
+    finally:
+        await engine.dispose()
+
+
+async def _write_part_output(
+    session_factory: async_sessionmaker[AsyncSession], index: ResultIndex, part: ExportPart
+) -> PartOutput:
+    if part.output_format is OutputFormat.XLSX:
+
+        def write_sheet_rows(rows: Iterable[ResultRow]) -> PartOutput:
+            return xlsx_rows_part(
+                part.path,
+                part.layout,
+                rows,
+                first_data_row=part.first_data_row,
+                name=f"rows-{part.first_block}",
+            )
+
+        return await _write_part(session_factory, index, part, write_sheet_rows)
+    if part.first_block == 0:
+
+        def write_file(rows: Iterable[ResultRow]) -> PartOutput:
+            summary = write_csv(part.path, part.layout, rows)
+            return PartOutput(summary, [(0, part.path, summary.rows)])
+
+        return await _write_part(session_factory, index, part, write_file)
+    return await _write_part(
+        session_factory, index, part, lambda rows: csv_rows_part(part.path, part.layout, rows)
+    )
+
+
+async def _write_part(
+    session_factory: async_sessionmaker[AsyncSession],
+    index: ResultIndex,
+    part: ExportPart,
+    write: Callable[[Iterable[ResultRow]], R],
+) -> R:
+    """Run ``write`` over the part's result rows in a thread, fetching blocks on this loop."""
+    loop = asyncio.get_running_loop()
 
     def fetch(first_block: int) -> list[bytes]:
         future = asyncio.run_coroutine_threadsafe(
-            _fetch_blocks(session_factory, job.id, first_block), loop
+            _fetch_blocks(session_factory, part.job_id, first_block, part.end_block), loop
         )
         return future.result()
 
     def rows() -> Iterator[ResultRow]:
         find = index.get
-        for first_block in range(0, job.block_count, BLOCKS_PER_FETCH):
+        for first_block in range(part.first_block, part.end_block, BLOCKS_PER_FETCH):
             for payload in fetch(first_block):
                 # The stored lists go straight into result rows: no StoredRow per row.
                 for row_number, cells, number, duplicate, reason_code, reason_zh in decode_lists(
@@ -154,22 +390,11 @@ async def export_job(
                         reason_zh,
                     )
 
-    if output_format is OutputFormat.CSV:
-        return await asyncio.to_thread(write_csv, path, layout, rows())
-    facts = [
-        ("任务 Job", job.id),
-        ("文件 File", job.source_name),
-        ("状态 State", job.state),
-        ("查询号码数 Numbers queried", job.queried_numbers),
-        ("计费号码数 Billable numbers", job.billable_numbers),
-    ]
-    return await asyncio.to_thread(
-        lambda: write_xlsx(path, layout, rows(), job_facts=facts, sheet_per_status=sheet_per_status)
-    )
+    return await asyncio.to_thread(write, rows())
 
 
 async def _fetch_blocks(
-    session_factory: async_sessionmaker[AsyncSession], job_id: str, first_block: int
+    session_factory: async_sessionmaker[AsyncSession], job_id: str, first_block: int, end_block: int
 ) -> list[bytes]:
     async with session_factory() as session:
         payloads = await session.scalars(
@@ -177,7 +402,7 @@ async def _fetch_blocks(
             .where(
                 BatchRowBlock.job_id == job_id,
                 BatchRowBlock.block_no >= first_block,
-                BatchRowBlock.block_no < first_block + BLOCKS_PER_FETCH,
+                BatchRowBlock.block_no < min(first_block + BLOCKS_PER_FETCH, end_block),
             )
             .order_by(BatchRowBlock.block_no)
         )

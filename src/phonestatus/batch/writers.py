@@ -11,12 +11,13 @@ summary can be filled at the end while memory stays constant.
 from __future__ import annotations
 
 import csv
+import shutil
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from phonestatus.batch.results import (
     ResultRow,
@@ -25,7 +26,13 @@ from phonestatus.batch.results import (
     status_label_zh,
 )
 from phonestatus.batch.safety import FORMULA_TRIGGERS, protect_cell
-from phonestatus.batch.xlsx import BOLD_STYLE, SheetWriter, StreamingWorkbook
+from phonestatus.batch.xlsx import (
+    BOLD_STYLE,
+    SPOOL_BLOCK_BYTES,
+    CellRun,
+    SheetWriter,
+    StreamingWorkbook,
+)
 
 RESULT_HEADERS = (
     "号码 Number",
@@ -41,6 +48,8 @@ RESULTS_SHEET_TITLE = "结果 Results"
 _TRIGGER_FIRST = frozenset(FORMULA_TRIGGERS)
 # Excel's hard limit is 1,048,576 rows per sheet; the header takes one.
 XLSX_MAX_DATA_ROWS = 1_048_575
+
+T = TypeVar("T")
 
 
 class OutputFormat(StrEnum):
@@ -114,18 +123,21 @@ class OutputLayout:
         ]
 
 
-class RowFormatter:
+class RowFormatter(Generic[T]):
     """Turn result rows into protected output cells, counting them for the summary.
 
-    ``OutputLayout.cells`` spells out one row. Here the five result cells are
-    built once per distinct (result, duplicate) pair, because a file has
-    millions of rows but only a few dozen such pairs, and the rows are counted
-    per pair. Invalid rows, whose reason text varies, take the plain path.
+    ``OutputLayout.cells`` spells out one row. Here the four result cells
+    (the tail) are built once per distinct (result, duplicate) pair, because a
+    file has millions of rows but only a few dozen such pairs, and the rows are
+    counted per pair. Invalid rows, whose reason text varies, take the plain
+    path. ``make_tail`` turns the tail's texts into what the writer uses: a
+    tuple for CSV, a ``CellRun`` for XLSX.
     """
 
-    def __init__(self, layout: OutputLayout) -> None:
+    def __init__(self, layout: OutputLayout, make_tail: Callable[[tuple[str, ...]], T]) -> None:
         self.layout = layout
-        self._tails: dict[tuple[int, bool], tuple[str, ...]] = {}
+        self._make_tail = make_tail
+        self._tails: dict[tuple[int, bool], T] = {}
         self._samples: dict[tuple[int, bool], ResultRow] = {}
         self._counts: Counter[tuple[int, bool]] = Counter()
         self._invalid = OutputSummary()
@@ -133,11 +145,16 @@ class RowFormatter:
     def header(self) -> list[str]:
         return [protect_cell(cell) for cell in self.layout.header()]
 
-    def cells(self, row: ResultRow) -> list[str]:
-        """Return the row's output cells, each passed through ``protect_cell``."""
+    def split(self, row: ResultRow) -> tuple[list[Any], T]:
+        """Return the row's leading cells and its tail, every text passed through ``protect_cell``.
+
+        The leading cells are the row number (an int), the original cells and
+        the canonical number.
+        """
         if row.number is None:
             self._invalid.add(row)
-            return [protect_cell(cell) for cell in self.layout.cells(row)]
+            cells = [protect_cell(cell) for cell in self.layout.cells(row)]
+            return [row.row_number, *cells[1:-4]], self._make_tail(tuple(cells[-4:]))
 
         # Keyed by identity: hashing the result per row costs more than the lookup
         # saves. Equal results in separate objects only get separate entries, and
@@ -145,17 +162,17 @@ class RowFormatter:
         key = (id(row.result), row.duplicate)
         tail = self._tails.get(key)
         if tail is None:
-            tail = tuple(protect_cell(cell) for cell in self.layout.cells(row)[-4:])
-            self._tails[key] = tail
+            texts = tuple(protect_cell(cell) for cell in self.layout.cells(row)[-4:])
+            tail = self._tails[key] = self._make_tail(texts)
             self._samples[key] = row
         self._counts[key] += 1
-        original = [
-            protect_cell(cell) if cell[:1] in _TRIGGER_FIRST else cell for cell in row.cells
-        ]
-        missing = self.layout.source_width - len(original)
+        lead: list[Any] = [row.row_number]
+        lead += [protect_cell(cell) if cell[:1] in _TRIGGER_FIRST else cell for cell in row.cells]
+        missing = self.layout.source_width - len(row.cells)
         if missing > 0:
-            original += [""] * missing
-        return [str(row.row_number), *original, row.number, *tail]
+            lead += [""] * missing
+        lead.append(row.number)
+        return lead, tail
 
     def summary(self) -> OutputSummary:
         """Return the counts of every row formatted so far."""
@@ -166,19 +183,53 @@ class RowFormatter:
         return summary
 
 
+def csv_cells(formatter: RowFormatter[tuple[str, ...]], row: ResultRow) -> list[str]:
+    """Return the row's CSV cells."""
+    lead, tail = formatter.split(row)
+    lead[0] = str(lead[0])
+    lead += tail
+    return lead
+
+
 def write_csv(path: Path, layout: OutputLayout, rows: Iterable[ResultRow]) -> OutputSummary:
     """Write a CSV file in UTF-8 with a BOM, so Excel shows Chinese text correctly."""
-    formatter = RowFormatter(layout)
+    formatter = RowFormatter(layout, tuple)
     with path.open("w", encoding="utf-8-sig", newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(formatter.header())
-        writer.writerows(map(formatter.cells, rows))
+        writer.writerows(csv_cells(formatter, row) for row in rows)
     return formatter.summary()
 
 
-# NOTE: the workbook is built on one core after querying ends (about 13 s per
-# million rows on the 2-core bench machine), so a million-row XLSX job takes
-# about 37 s end to end where CSV takes 28 s.
+@dataclass
+class PartOutput:
+    """What writing one part of a job's rows produced, for ``assemble_csv``/``assemble_xlsx``.
+
+    ``segments`` are (results sheet index, spool file, last row) for XLSX, in
+    order; for CSV one (0, file, rows) entry.
+    """
+
+    summary: OutputSummary
+    segments: list[tuple[int, Path, int]]
+
+
+def csv_rows_part(path: Path, layout: OutputLayout, rows: Iterable[ResultRow]) -> PartOutput:
+    """Write rows as CSV lines with no BOM and no header, to follow another part's."""
+    formatter = RowFormatter(layout, tuple)
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream).writerows(csv_cells(formatter, row) for row in rows)
+    summary = formatter.summary()
+    return PartOutput(summary, [(0, path, summary.rows)])
+
+
+def append_csv_part(path: Path, part: PartOutput) -> None:
+    """Append a part written by ``csv_rows_part`` to the CSV file at ``path``."""
+    with path.open("ab") as output:
+        for _, segment, _ in part.segments:
+            with segment.open("rb") as source:
+                shutil.copyfileobj(source, output, SPOOL_BLOCK_BYTES)
+
+
 def write_xlsx(
     path: Path,
     layout: OutputLayout,
@@ -192,7 +243,7 @@ def write_xlsx(
     ``job_facts`` are (label, value) pairs shown at the top of the summary
     sheet. Rows beyond one sheet's capacity continue on further row sheets.
     """
-    formatter = RowFormatter(layout)
+    formatter = RowFormatter(layout, _cell_run_maker(layout))
     with StreamingWorkbook(path) as workbook:
         summary_sheet = workbook.add_sheet(SUMMARY_SHEET_TITLE)
         header = formatter.header()
@@ -200,18 +251,88 @@ def write_xlsx(
         status_sheets: dict[str, _SheetSeries] = {}
 
         for row in rows:
-            cells = formatter.cells(row)
-            row_sheets.append(cells)
+            lead, tail = formatter.split(row)
+            row_sheets.append(lead, tail)
             if sheet_per_status:
                 outcome = row.outcome
                 if outcome not in status_sheets:
                     title = f"{status_label_zh(outcome)} {outcome}"
                     status_sheets[outcome] = _SheetSeries(workbook, title, header)
-                status_sheets[outcome].append(cells)
+                status_sheets[outcome].append(lead, tail)
 
         summary = formatter.summary()
         _fill_summary(summary_sheet, summary, job_facts)
     return summary
+
+
+def xlsx_rows_part(
+    directory: Path,
+    layout: OutputLayout,
+    rows: Iterable[ResultRow],
+    *,
+    first_data_row: int,
+    name: str,
+) -> PartOutput:
+    """Write the results-sheet XML of rows that start at ``first_data_row`` (0-based).
+
+    The rows go to spool files in ``directory`` named after ``name``, one per
+    results sheet they fall on, numbered as ``write_xlsx`` numbers them.
+    ``assemble_xlsx`` packs the parts into a workbook.
+    """
+    formatter = RowFormatter(layout, _cell_run_maker(layout))
+    segments: list[tuple[int, Path, int]] = []
+    sheet: SheetWriter | None = None
+    sheet_index = 0
+    data_row = first_data_row
+    for row in rows:
+        if sheet is None or sheet.rows > XLSX_MAX_DATA_ROWS:
+            if sheet is not None:
+                segments.append((sheet_index, *sheet.detach()))
+            sheet_index, offset = divmod(data_row, XLSX_MAX_DATA_ROWS)
+            spool = directory / f"{name}-{sheet_index + 1}.xml"
+            # Row 1 is the header, which the receiving sheet writes.
+            sheet = SheetWriter(RESULTS_SHEET_TITLE, spool, start_row=offset + 2)
+        lead, tail = formatter.split(row)
+        sheet.append(lead, tail=tail)
+        data_row += 1
+    if sheet is not None:
+        segments.append((sheet_index, *sheet.detach()))
+    return PartOutput(formatter.summary(), segments)
+
+
+def assemble_xlsx(
+    path: Path,
+    layout: OutputLayout,
+    parts: Sequence[PartOutput],
+    *,
+    job_facts: Sequence[tuple[str, Any]] = (),
+) -> OutputSummary:
+    """Pack parts written by ``xlsx_rows_part``, in row order, into a workbook like ``write_xlsx``.
+
+    The parts' spool files are removed.
+    """
+    summary = OutputSummary()
+    header = RowFormatter(layout, tuple).header()
+    try:
+        with StreamingWorkbook(path) as workbook:
+            summary_sheet = workbook.add_sheet(SUMMARY_SHEET_TITLE)
+            row_sheets = _SheetSeries(workbook, RESULTS_SHEET_TITLE, header)
+            for part in parts:
+                summary.add_counts(part.summary)
+                for sheet_index, segment, last_row in part.segments:
+                    row_sheets.attach(sheet_index, segment, last_row)
+            _fill_summary(summary_sheet, summary, job_facts)
+    finally:
+        for part in parts:
+            for _, segment, _ in part.segments:
+                segment.unlink(missing_ok=True)
+    return summary
+
+
+def _cell_run_maker(layout: OutputLayout) -> Callable[[tuple[str, ...]], CellRun]:
+    # The tail follows the row number, the original cells and the number.
+    first_column = layout.source_width + 2
+    return lambda texts: CellRun(first_column, texts)
 
 
 class _SheetSeries:
@@ -221,23 +342,27 @@ class _SheetSeries:
         self.workbook = workbook
         self.title = _sheet_title(title)
         self.header = header
-        self.sheets = 0
-        self.sheet: SheetWriter | None = None
+        self.sheets: list[SheetWriter] = []
 
-    def append(self, cells: list[str]) -> None:
-        """Write a row of cells that already passed ``protect_cell``."""
-        sheet = self.sheet
+    def append(self, lead: list[Any], tail: CellRun) -> None:
+        """Write a row whose texts already passed ``protect_cell``."""
+        sheet = self.sheets[-1] if self.sheets else None
         if sheet is None or sheet.rows > XLSX_MAX_DATA_ROWS:
             sheet = self._start_sheet()
-        sheet.append(cells)
+        sheet.append(lead, tail=tail)
+
+    def attach(self, sheet_index: int, segment: Path, last_row: int) -> None:
+        """Add a segment of rows to the ``sheet_index``-th sheet (0-based)."""
+        while len(self.sheets) <= sheet_index:
+            self._start_sheet()
+        self.sheets[sheet_index].append_segment(segment, last_row)
 
     def _start_sheet(self) -> SheetWriter:
-        self.sheets += 1
-        suffix = "" if self.sheets == 1 else f" {self.sheets}"
+        suffix = "" if not self.sheets else f" {len(self.sheets) + 1}"
         sheet = self.workbook.add_sheet(_sheet_title(self.title, suffix))
         sheet.freeze_rows(1)
         sheet.append(self.header, style=BOLD_STYLE)
-        self.sheet = sheet
+        self.sheets.append(sheet)
         return sheet
 
 

@@ -84,13 +84,59 @@ def xml_text(text: str) -> str:
     return escape(text)
 
 
-class SheetWriter:
-    """One worksheet, written row by row into a spool file."""
+def text_cell(reference: str, text: str, style_attribute: str = "") -> str:
+    """Return the XML of an inline-string cell; ``text`` must not be empty."""
+    text = xml_text(text)
+    if text[0].isspace() or text[-1].isspace():
+        return (
+            f'<c r="{reference}"{style_attribute} t="inlineStr">'
+            f'<is><t xml:space="preserve">{text}</t></is></c>'
+        )
+    return f'<c r="{reference}"{style_attribute} t="inlineStr"><is><t>{text}</t></is></c>'
 
-    def __init__(self, title: str, spool_path: Path) -> None:
+
+# Stands for the row number in a CellRun's XML. Text cells never contain it: xml_text
+# writes control characters as _xHHHH_ escapes.
+_ROW_MARK = "\x00"
+
+
+class CellRun:
+    """Text cells whose values repeat on many rows: their XML is built once.
+
+    Result files have a few dozen distinct tails (status, label, carrier,
+    reason) over millions of rows. A run holds their XML with a placeholder
+    for the row number, so each row only substitutes it.
+    """
+
+    __slots__ = ("_xml", "first_column")
+
+    def __init__(self, first_column: int, texts: Sequence[str]) -> None:
+        self.first_column = first_column
+        self._xml = "".join(
+            text_cell(column_letters(first_column + offset) + _ROW_MARK, text)
+            for offset, text in enumerate(texts)
+            if text
+        )
+
+    def xml(self, row: str) -> str:
+        """Return the cells' XML on row ``row`` (the row number as text)."""
+        return self._xml.replace(_ROW_MARK, row)
+
+
+class SheetWriter:
+    """One worksheet, written row by row into spool files.
+
+    A sheet's rows can also come from a segment: a spool file of row XML that
+    another ``SheetWriter`` (``start_row`` set to where the segment begins)
+    wrote, in this process or another, and ``detach`` handed over.
+    """
+
+    def __init__(self, title: str, spool_path: Path, *, start_row: int = 1) -> None:
         self.title = title
-        self.rows = 0
+        self.rows = start_row - 1
         self.spool_path = spool_path
+        self._spool_base = spool_path
+        self._segments: list[Path] = [spool_path]
         self._spool: IO[bytes] = spool_path.open("wb")
         self._columns: list[str] = []
         self._widths: dict[int, float] = {}
@@ -105,42 +151,84 @@ class SheetWriter:
         """Set a 0-based column's width in characters."""
         self._widths[column] = width
 
-    def append(self, cells: Sequence[str | int | None], *, style: int = 0) -> None:
-        """Write the next row: text and integer cells; None and empty text leave a cell empty."""
+    def append(
+        self,
+        cells: Sequence[str | int | None],
+        *,
+        style: int = 0,
+        tail: CellRun | None = None,
+    ) -> None:
+        """Write the next row: text and integer cells; None and empty text leave a cell empty.
+
+        ``tail``, if given, adds its cells after ``cells``; it must start at
+        column ``len(cells)``.
+        """
         self.rows += 1
-        row = self.rows
+        row = str(self.rows)
+        width = len(cells) if tail is None else max(len(cells), tail.first_column + 1)
         columns = self._columns
-        while len(columns) < len(cells):
+        while len(columns) < width:
             columns.append(column_letters(len(columns)))
         style_attribute = f' s="{style}"' if style else ""
         parts = [f'<row r="{row}">']
-        for index, value in enumerate(cells):
+        for column, value in zip(columns, cells, strict=False):
             if value is None or value == "":
                 continue
-            reference = f"{columns[index]}{row}"
             if isinstance(value, int):
                 # int() writes a bool as 1 or 0, not as True or False.
-                parts.append(f'<c r="{reference}"{style_attribute}><v>{int(value)}</v></c>')
-                continue
-            text = xml_text(value)
-            space = ' xml:space="preserve"' if text[0].isspace() or text[-1].isspace() else ""
-            parts.append(
-                f'<c r="{reference}"{style_attribute} t="inlineStr"><is><t{space}>{text}</t></is></c>'
-            )
+                parts.append(f'<c r="{column}{row}"{style_attribute}><v>{int(value)}</v></c>')
+            elif value.isdigit() and len(value) <= MAX_CELL_CHARS:
+                # Most cells of a result file are numbers as text: nothing to escape.
+                parts.append(
+                    f'<c r="{column}{row}"{style_attribute} t="inlineStr"><is><t>{value}</t></is></c>'
+                )
+            else:
+                parts.append(text_cell(column + row, value, style_attribute))
+        if tail is not None:
+            parts.append(tail.xml(row))
         parts.append("</row>")
         buffer = self._buffer
         buffer.append("".join(parts))
         if len(buffer) >= ROWS_PER_WRITE:
             self._flush()
 
-    def finish(self) -> tuple[bytes, bytes]:
-        """Close the spool file; return the XML that goes before and after the spooled rows."""
+    def detach(self) -> tuple[Path, int]:
+        """Close the spool and return it with this writer's last row, as a segment.
+
+        For a writer that only produced rows for another sheet: the spool file
+        is then the receiving sheet's to pack and remove.
+        """
         self._flush()
         self._spool.close()
-        return self._head().encode(), b"</sheetData></worksheet>"
+        return self.spool_path, self.rows
+
+    def append_segment(self, path: Path, last_row: int) -> None:
+        """Add a detached segment's rows, which must begin right after this sheet's last row."""
+        self._flush()
+        self._spool.close()
+        self._segments.append(path)
+        self.rows = last_row
+        # Rows appended after the segment go to a spool file of their own.
+        base = self._spool_base
+        self.spool_path = base.with_name(f"{base.stem}-{len(self._segments)}{base.suffix}")
+        self._segments.append(self.spool_path)
+        self._spool = self.spool_path.open("wb")
+
+    def widen(self, columns: int) -> None:
+        """Record that rows reach ``columns`` columns, for the sheet's dimension."""
+        while len(self._columns) < columns:
+            self._columns.append(column_letters(len(self._columns)))
+
+    def finish(self) -> tuple[bytes, list[Path], bytes]:
+        """Close the spool; return the XML before the rows, the row segments, and the XML after."""
+        self._flush()
+        self._spool.close()
+        return self._head().encode(), list(self._segments), b"</sheetData></worksheet>"
 
     def discard(self) -> None:
         self._spool.close()
+        for segment in self._segments:
+            segment.unlink(missing_ok=True)
 
     def _flush(self) -> None:
         if self._buffer:
@@ -233,17 +321,21 @@ class StreamingWorkbook:
         archive.writestr("xl/_rels/workbook.xml.rels", _workbook_rels(count))
         archive.writestr("xl/styles.xml", _STYLES)
         for number, sheet in enumerate(self._sheets, start=1):
-            head, tail = sheet.finish()
+            head, segments, tail = sheet.finish()
             info = zipfile.ZipInfo(f"xl/worksheets/sheet{number}.xml", time.localtime()[:6])
             info.compress_type = zipfile.ZIP_DEFLATED
             # Python 3.11 has no public field for a member's level (3.13 adds compress_level).
             info._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]
             # With the size known up front, zipfile uses ZIP64 only past 4 GiB.
-            info.file_size = len(head) + sheet.spool_path.stat().st_size + len(tail)
-            with archive.open(info, "w") as part, sheet.spool_path.open("rb") as spool:
+            info.file_size = (
+                len(head) + sum(segment.stat().st_size for segment in segments) + len(tail)
+            )
+            with archive.open(info, "w") as part:
                 part.write(head)
-                while block := spool.read(SPOOL_BLOCK_BYTES):
-                    part.write(block)
+                for segment in segments:
+                    with segment.open("rb") as spool:
+                        while block := spool.read(SPOOL_BLOCK_BYTES):
+                            part.write(block)
                 part.write(tail)
 
     def _discard(self) -> None:

@@ -188,6 +188,7 @@ async def _run(
                 output,
                 output_format,
                 sheet_per_status=sheet_per_status,
+                database_url=runtime.settings.sqlalchemy_url,
             )
             if not as_json:
                 stderr.print(f"wrote {summary.rows} rows to {output}")
@@ -404,6 +405,7 @@ def download(
                 output,
                 output_format,
                 sheet_per_status=sheet_per_status,
+                database_url=runtime.settings.sqlalchemy_url,
             )
         except BatchError as exc:
             fail(str(exc))

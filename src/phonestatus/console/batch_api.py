@@ -227,7 +227,12 @@ async def download(
     path = directory / f"{job.id}.{output_format.value}"
     try:
         await export_job(
-            runtime.session_factory, job, path, output_format, sheet_per_status=sheet_per_status
+            runtime.session_factory,
+            job,
+            path,
+            output_format,
+            sheet_per_status=sheet_per_status,
+            database_url=runtime.settings.sqlalchemy_url,
         )
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
