@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from phonestatus.billing.batching import record_queries
+from phonestatus.billing.batching import SQLITE_ROWS_PER_INSERT, record_queries
 from phonestatus.billing.metering import record_query
 from phonestatus.billing.models import Package, QueryRecord, UsageEvent
 from phonestatus.billing.prices import PriceList
@@ -168,6 +168,52 @@ class TestRecordQueries:
         async with session_factory() as session:
             with pytest.raises(ValueError, match="naive"):
                 await record_queries(session, [naive], prices=PRICES)
+
+
+class TestRecordIds:
+    @pytest.mark.parametrize("known_count", [0, 3])
+    async def test_each_record_id_is_its_usages_record(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        clock: FrozenClock,
+        known_count: int,
+    ) -> None:
+        """Ids line up with usages, over several INSERT statements, with known ids or without."""
+        account_id = await make_account(session_factory, clock=clock)
+        usages = [
+            usage(account_id, at=clock.now(), billable=index % 3 != 0)
+            for index in range(SQLITE_ROWS_PER_INSERT + 7)
+        ]
+        known = usages[100 : 100 + known_count]
+        async with session_factory() as session:
+            await record_queries(session, known, prices=PRICES)
+            await session.commit()
+
+        async with session_factory() as session:
+            records = await record_queries(session, usages, prices=PRICES)
+            await session.commit()
+
+        new = [item for item in usages if item not in known]
+        assert [record is None for record in records] == [item in known for item in usages]
+        async with session_factory() as session:
+            stored = dict(
+                (
+                    await session.execute(
+                        select(QueryRecord.id, QueryRecord.request_id).where(
+                            QueryRecord.account_id == account_id
+                        )
+                    )
+                ).all()
+            )
+        for item, record in zip(usages, records, strict=True):
+            if record is not None:
+                assert stored[record.id] == item.request_id
+        events = await _events(session_factory, account_id)
+        charged = {stored[event.query_record_id] for event in events}
+        assert charged == {item.request_id for item in usages if item.billable}
+        assert len(events) == len([item for item in new if item.billable]) + len(
+            [item for item in known if item.billable]
+        )
 
 
 class TestStoredRows:

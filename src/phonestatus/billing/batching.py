@@ -107,20 +107,12 @@ def meter_queries(
     on_sqlite = session.get_bind().dialect.name == "sqlite"
     times = _SqliteTimes()
     if on_sqlite:
-        record_ids = _insert_records_sqlite(session, usages, times)
+        results = _insert_records_sqlite(session, usages, times)
     else:
-        record_ids = _insert_records_postgresql(session, usages)
-    results: list[int | None] = []
-    seen: set[str] = set()
+        results = _new_record_ids(usages, _insert_records_postgresql(session, usages))
     billable: dict[str, list[tuple[int, QueryUsage]]] = {}
-    for usage in usages:
-        record_id = record_ids.get(usage.request_id)
-        if record_id is None or usage.request_id in seen:
-            results.append(None)
-            continue
-        seen.add(usage.request_id)
-        results.append(record_id)
-        if usage.billable:
+    for usage, record_id in zip(usages, results, strict=True):
+        if record_id is not None and usage.billable:
             billable.setdefault(usage.account_id, []).append((record_id, usage))
 
     unit_prices: dict[str, int] = {}
@@ -190,6 +182,23 @@ _INSERT_RECORDS_POSTGRESQL = _unnest_insert(
     " ON CONFLICT (request_id) DO NOTHING RETURNING id, request_id",
 )
 _INSERT_EVENTS_POSTGRESQL = _unnest_insert(_EVENT_TABLE, _EVENT_VALUE_COLUMNS)
+
+
+def _new_record_ids(usages: Sequence[QueryUsage], inserted: dict[str, int]) -> list[int | None]:
+    """Align inserted request ids with ``usages``: None where a usage's request id is not new.
+
+    A request id that appears twice in ``usages`` gets its record on the first only.
+    """
+    results: list[int | None] = []
+    seen: set[str] = set()
+    for usage in usages:
+        record_id = inserted.get(usage.request_id)
+        if record_id is None or usage.request_id in seen:
+            results.append(None)
+            continue
+        seen.add(usage.request_id)
+        results.append(record_id)
+    return results
 
 
 def _columns(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
@@ -282,13 +291,15 @@ _EVENT_TIME_INDEX = _EVENT_VALUE_COLUMNS.index("occurred_at")
 
 def _insert_records_sqlite(
     session: Session, usages: Sequence[QueryUsage], times: _SqliteTimes
-) -> dict[str, int]:
-    """``_insert_records`` for SQLite through the driver's executemany.
+) -> list[int | None]:
+    """Insert the records, skipping known request ids; return ids aligned with ``usages``.
 
     The INSERT comes first, so the transaction becomes the writer before it
     reads (a read first could not be upgraded once another process wrote).
     While it is the writer no other connection inserts, so the rows it added
-    are exactly the newest ``rowcount`` ids.
+    are exactly the newest ``rowcount`` ids, given in the order of the
+    VALUES rows. When every row was added, as for every batch chunk, that
+    order is the order of ``usages`` and nothing is read back.
     """
     connection = session.connection()
     rows: list[tuple[Any, ...]] = []
@@ -304,13 +315,16 @@ def _insert_records_sqlite(
         " ON CONFLICT (request_id) DO NOTHING",
     )
     if added <= 0:
-        return {}
+        return [None] * len(usages)
+    table = QueryRecord.__tablename__
+    if added == len(usages):
+        last_id = int(connection.exec_driver_sql(f"SELECT MAX(id) FROM {table}").scalar_one())
+        return list(range(last_id - added + 1, last_id + 1))
     result = connection.exec_driver_sql(
-        f"SELECT id, request_id FROM {QueryRecord.__tablename__} "
-        f"WHERE id > (SELECT MAX(id) FROM {QueryRecord.__tablename__}) - ?",
+        f"SELECT id, request_id FROM {table} WHERE id > (SELECT MAX(id) FROM {table}) - ?",
         (added,),
     )
-    return {request_id: int(record_id) for record_id, request_id in result}
+    return _new_record_ids(usages, {request_id: int(record_id) for record_id, request_id in result})
 
 
 def _insert_events_sqlite(
