@@ -16,6 +16,7 @@ from phonestatus.batch.models import BatchChunk, BatchJob, JobState
 from phonestatus.batch.service import cancel_job, get_job, job_counts, resume_job
 from phonestatus.batch.worker import BatchWorker
 from phonestatus.batch.writers import OutputFormat
+from phonestatus.billing.models import QueryRecord
 from phonestatus.settings import Settings
 
 from .conftest import CLOCK, billing_counts, submit, write_numbers
@@ -81,6 +82,40 @@ class TestRunUntilIdle:
         assert "重复" in duplicate[6]
         assert records[13][3] == "INVALID"
         assert "NOT_QUERIED" not in {record[3] for record in records}
+
+    async def test_query_records_describe_each_row(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        account_id: str,
+        make_worker: Callable[..., BatchWorker],
+        tmp_path: Path,
+    ) -> None:
+        rows = ["13800138000", "13800138000", "13912345678"]
+        job_id = await submit(session_factory, account_id, write_numbers(tmp_path / "a.csv", rows))
+
+        await make_worker().run_until_idle()
+
+        async with session_factory() as session:
+            job = await get_job(session, job_id)
+            records = (
+                await session.scalars(
+                    select(QueryRecord)
+                    .where(QueryRecord.request_id.startswith(f"{job_id}:"))
+                    .order_by(QueryRecord.request_id)
+                )
+            ).all()
+        # Row 1 is the header; row 3 repeats row 2's number and has no record of its own.
+        assert [record.request_id for record in records] == [f"{job_id}:2", f"{job_id}:4"]
+        assert [record.masked_number for record in records] == ["138****8000", "139****5678"]
+        for record in records:
+            assert record.account_id == account_id
+            assert record.action == job.action
+            assert record.source == "batch"
+            assert record.code == "OK"
+            assert record.status is not None
+            assert record.carrier in {"CMCC", "CUCC", "CTCC", "CBN"}
+            assert record.connector is not None
+            assert record.occurred_at.tzinfo is not None
 
     async def test_cancelled_job_rows_not_queried(
         self,

@@ -73,8 +73,12 @@ class ChunkCommitter:
 
     def persist(self, session: Session, commit: ChunkCommit) -> bool:
         """Persist ``commit`` and return True, or False (writing nothing) if it was already done."""
-        # One stored list per distinct result, which the JSON encoder writes as often as used.
-        lists = {id(result): result.to_list() for result in set(commit.results)}
+        # Workers share one result object between the numbers it answers, so the
+        # work per number is keyed by identity: one stored list per distinct
+        # result, which the JSON encoder writes as often as used, and counts per
+        # distinct result.
+        distinct = {id(result): result for result in commit.results}
+        lists = {key: result.to_list() for key, result in distinct.items()}
         stored = [lists[id(result)] for result in commit.results]
         done = session.execute(
             update(BatchChunk)
@@ -100,11 +104,12 @@ class ChunkCommitter:
 
         counts: Counter[str] = Counter()
         billable = 0
-        for result in commit.results:
-            billable += result.billable
-            counts[f"status:{result.outcome}"] += 1
+        for key, used in Counter(map(id, commit.results)).items():
+            result = distinct[key]
+            billable += result.billable * used
+            counts[f"status:{result.outcome}"] += used
             if result.carrier is not None:
-                counts[f"carrier:{result.carrier}"] += 1
+                counts[f"carrier:{result.carrier}"] += used
 
         session.execute(
             update(BatchJob)
@@ -134,20 +139,23 @@ class ChunkCommitter:
     def _bill(self, session: Session, commit: ChunkCommit) -> None:
         # One meter_queries call meters the whole chunk in a few statements.
         request_prefix = f"{commit.job_id}:"
+        account_id, action, now = commit.account_id, commit.action, commit.now
+        # Positional, in field order: keyword arguments cost three times as much,
+        # about 0.4 s per million numbers.
         usages = [
             QueryUsage(
-                account_id=commit.account_id,
-                action=commit.action,
-                request_id=f"{request_prefix}{row_number}",
-                code=result.code,
-                status=result.status,
-                billable=result.billable,
-                masked_number=mask_number(number),
-                carrier=result.carrier,
-                connector=connector,
-                latency_ms=latency_ms,
-                source="batch",
-                occurred_at=commit.now,
+                account_id,
+                action,
+                f"{request_prefix}{row_number}",  # request_id
+                result.code,
+                result.status,
+                result.billable,
+                mask_number(number),
+                result.carrier,
+                connector,
+                latency_ms,
+                "batch",  # source
+                now,
             )
             for number, row_number, result, connector, latency_ms in zip(
                 commit.numbers,

@@ -123,25 +123,24 @@ def meter_queries(
             price = unit_prices[action] = prices.unit_price_li(action)
         return price
 
-    events: list[dict[str, Any]] = []
+    # Rows in the order of _EVENT_VALUE_COLUMNS.
+    events: list[tuple[Any, ...]] = []
     for account_id, charged in billable.items():
         moments = [usage.occurred_at for _, usage in charged]
         claims = _claim_units(session, account_id, len(charged), min(moments), max(moments))
-        package_ids = [package_id for package_id, units in claims for _ in range(units)]
-        for index, (record_id, usage) in enumerate(charged):
-            package_id = package_ids[index] if index < len(package_ids) else None
-            events.append(
-                {
-                    "query_record_id": record_id,
-                    "account_id": account_id,
-                    "action": usage.action,
-                    "package_id": package_id,
-                    "unit_price_li": 0 if package_id else unit_price(usage.action),
-                    "occurred_at": usage.occurred_at,
-                }
-            )
+        package_ids: list[str | None] = [
+            package_id for package_id, units in claims for _ in range(units)
+        ]
+        package_ids += [None] * (len(charged) - len(package_ids))
+        for (record_id, usage), package_id in zip(charged, package_ids, strict=True):
+            occurred_at = times(usage.occurred_at) if on_sqlite else usage.occurred_at
+            price = 0 if package_id else unit_price(usage.action)
+            events.append((record_id, account_id, usage.action, package_id, price, occurred_at))
     if on_sqlite:
-        _insert_events_sqlite(session, events, times)
+        if events:
+            _insert_rows_sqlite(
+                session.connection(), UsageEvent.__tablename__, _EVENT_VALUE_COLUMNS, events
+            )
     else:
         _insert_events_postgresql(session, events)
     return results
@@ -217,10 +216,11 @@ def _insert_records_postgresql(session: Session, usages: Sequence[QueryUsage]) -
     return inserted
 
 
-def _insert_events_postgresql(session: Session, events: list[dict[str, Any]]) -> None:
+def _insert_events_postgresql(session: Session, events: list[tuple[Any, ...]]) -> None:
     for start in range(0, len(events), INSERT_CHUNK_ROWS):
         chunk = events[start : start + INSERT_CHUNK_ROWS]
-        session.execute(_INSERT_EVENTS_POSTGRESQL, _columns(chunk, _EVENT_VALUE_COLUMNS))
+        columns = {name: [row[i] for row in chunk] for i, name in enumerate(_EVENT_VALUE_COLUMNS)}
+        session.execute(_INSERT_EVENTS_POSTGRESQL, columns)
 
 
 # On SQLite the rows go to the driver as multi-row INSERTs of plain SQL built
@@ -286,7 +286,6 @@ class _SqliteTimes:
 
 _RECORD_VALUES = attrgetter(*_RECORD_VALUE_COLUMNS)
 _RECORD_TIME_INDEX = _RECORD_VALUE_COLUMNS.index("occurred_at")
-_EVENT_TIME_INDEX = _EVENT_VALUE_COLUMNS.index("occurred_at")
 
 
 def _insert_records_sqlite(
@@ -325,19 +324,6 @@ def _insert_records_sqlite(
         (added,),
     )
     return _new_record_ids(usages, {request_id: int(record_id) for record_id, request_id in result})
-
-
-def _insert_events_sqlite(
-    session: Session, events: list[dict[str, Any]], times: _SqliteTimes
-) -> None:
-    if not events:
-        return
-    rows: list[tuple[Any, ...]] = []
-    for event in events:
-        row = [event[name] for name in _EVENT_VALUE_COLUMNS]
-        row[_EVENT_TIME_INDEX] = times(event["occurred_at"])
-        rows.append(tuple(row))
-    _insert_rows_sqlite(session.connection(), UsageEvent.__tablename__, _EVENT_VALUE_COLUMNS, rows)
 
 
 def _claim_units(
