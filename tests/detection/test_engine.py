@@ -33,6 +33,7 @@ from phonestatus.detection.simulated import (
     SimulatedNetwork,
 )
 from phonestatus.numbers import Carrier, Mask, PhoneStatus, digest
+from phonestatus.numbers.attribution import attribute
 from phonestatus.ratelimit import NumberGuard, RateLimitStorage
 from phonestatus.settings import Settings
 
@@ -180,7 +181,8 @@ class TestQuery:
         assert result.basic_carrier is Carrier.CMCC
         assert result.carrier is Carrier.CMCC
         assert result.segment_prefix == "138"
-        assert result.province is not None
+        place = attribute(MOBILE)
+        assert (result.province, result.city) == (place.province, place.city)
         assert result.connector == "fake"
         assert result.raw_code == "OK"
         assert result.latency_ms == 12

@@ -377,22 +377,29 @@ def default_worker_id() -> str:
 
 
 def _number_result(result: QueryResult) -> NumberResult:
+    # Every field that NumberResult or QueryResult.billable reads, so billable
+    # and the enum values are computed once per key, not once per number.
     key = (
-        result.code.value,
+        result.code,
+        result.scene,
+        result.status,
         result.scene_status,
-        result.carrier.value if result.carrier is not None else None,
-        result.billable,
+        result.carrier,
         result.is_ported,
+        result.is_privacy_number,
     )
     number_result = _NUMBER_RESULTS.get(key)
     if number_result is None:
-        code, status, carrier, billable, ported = key
         number_result = NumberResult(
-            code=code, status=status, carrier=carrier, billable=billable, ported=ported
+            code=result.code.value,
+            status=result.scene_status,
+            carrier=result.carrier.value if result.carrier is not None else None,
+            billable=result.billable,
+            ported=result.is_ported,
         )
         # Few distinct results exist (codes x statuses x carriers), so the cache stays small.
         _NUMBER_RESULTS[key] = number_result
     return number_result
 
 
-_NUMBER_RESULTS: dict[tuple[str, str | None, str | None, bool, bool], NumberResult] = {}
+_NUMBER_RESULTS: dict[tuple[Any, ...], NumberResult] = {}

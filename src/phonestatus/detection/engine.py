@@ -361,24 +361,26 @@ class QueryEngine:
             attribution = attribute(number)
             province, city = attribution.province, attribution.city
 
+        # Positional, in field order (checked by a test): keyword arguments cost
+        # about 0.6 s more per million numbers.
         return QueryResult(
-            code=code,
-            scene=scene,
-            status=status,
-            scene_status=scene_status,
-            carrier=carrier,
-            basic_carrier=basic,
-            is_ported=is_ported,
-            is_privacy_number=outcome.is_privacy_number if answered else None,
-            number=subject.value,
-            province=province,
-            city=city,
-            segment_prefix=segment.prefix if segment is not None else None,
-            connector=outcome.connector,
-            raw_code=outcome.raw_code,
-            latency_ms=outcome.latency_ms if latency_ms is None else latency_ms,
-            observed_at=observed_at or self._clock.now(),
-            cache_hit=cache_hit,
+            code,
+            scene,
+            status,
+            scene_status,
+            carrier,
+            basic,  # basic_carrier
+            is_ported,
+            outcome.is_privacy_number if answered else None,
+            subject.value,  # number
+            province,
+            city,
+            segment.prefix if segment is not None else None,  # segment_prefix
+            outcome.connector,
+            outcome.raw_code,
+            outcome.latency_ms if latency_ms is None else latency_ms,
+            observed_at or self._clock.now(),
+            cache_hit,
         )
 
 
