@@ -331,3 +331,26 @@ class TestLimits:
 
         with pytest.raises(TooManyRows, match="more than 2 rows"):
             list(rows)
+
+
+class TestExpectedRows:
+    """The row estimate that sizes the duplicate table; wrong only costs time or memory."""
+
+    def test_csv_estimate_near_line_count(self, tmp_path: Path) -> None:
+        lines = ["手机号码"] + [f"1380013{index:04d}" for index in range(900)]
+        path = write_bytes(tmp_path, "a.csv", "\n".join(lines).encode() + b"\n")
+
+        source = open_source(path, limits=LIMITS)
+
+        assert 850 <= source.expected_rows <= 950
+
+    def test_estimate_capped_by_row_limit(self, tmp_path: Path) -> None:
+        limits = ReaderLimits(max_file_bytes=10**6, max_rows=5, max_xlsx_uncompressed_bytes=10)
+        path = write_bytes(tmp_path, "a.txt", b"13800138000\n" * 50)
+
+        assert open_source(path, limits=limits).expected_rows == 5
+
+    def test_xlsx_counts_sheet_rows(self, tmp_path: Path) -> None:
+        path = write_xlsx(tmp_path, [["手机号码"], *[[f"1380013{i:04d}"] for i in range(30)]])
+
+        assert open_source(path, limits=LIMITS).expected_rows == 31

@@ -137,7 +137,8 @@ class Intake:
         self.source = source
         self.chunk_size = chunk_size
         self.counts = IntakeCounts(source_width=len(source.header or ()))
-        self._seen = NumberTable()
+        # Sized for the file up front: growing rehashes every number seen so far.
+        self._seen = NumberTable(NumberTable.capacity_for(source.expected_rows))
         # Rows and chunk lines in their stored form, so no object is built per row.
         self._rows: list[list[Any]] = []
         self._chunk: list[str] = []

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from phonestatus.batch.errors import (
     ArchiveTooLarge,
@@ -104,6 +104,8 @@ class BatchSource:
     header: tuple[str, ...] | None
     column_index: int
     rows: Iterator[SourceRow]
+    # About how many rows the file holds (estimated for text files), to size tables up front.
+    expected_rows: int = 0
 
 
 def detect_format(filename: str) -> FileFormat:
@@ -140,10 +142,13 @@ def open_source(
 
     if file_format is FileFormat.XLSX:
         check_archive(path, limits.max_xlsx_uncompressed_bytes)
-        raw_rows = _xlsx_rows(path, name)
+        sheet = _xlsx_sheet(path, name)
+        expected_rows = sheet.height
+        raw_rows = _xlsx_rows(sheet)
         encoding = None
     else:
         encoding = detect_encoding(path, name)
+        expected_rows = _estimate_lines(path, size)
         if file_format is FileFormat.TXT:
             raw_rows = _txt_rows(path, encoding)
         else:
@@ -160,6 +165,7 @@ def open_source(
         header=header,
         column_index=column_index,
         rows=rows,
+        expected_rows=min(expected_rows, limits.max_rows),
     )
 
 
@@ -240,7 +246,22 @@ def _csv_rows(path: Path, encoding: str, filename: str) -> Iterator[tuple[int, t
             ) from exc
 
 
-def _xlsx_rows(path: Path, filename: str) -> Iterator[tuple[int, tuple[str, ...]]]:
+# Bytes of a text file sampled to estimate its line count.
+ESTIMATE_SAMPLE_BYTES = 64 * 1024
+
+
+def _estimate_lines(path: Path, size: int) -> int:
+    """Estimate a text file's lines from its size and the line length of its start."""
+    with path.open("rb") as stream:
+        sample = stream.read(ESTIMATE_SAMPLE_BYTES)
+    lines = sample.count(b"\n")
+    if not sample or lines == 0:
+        return 1
+    return size * lines // len(sample) + 1
+
+
+def _xlsx_sheet(path: Path, filename: str) -> Any:
+    """Load the sheet that holds a workbook's rows (a python-calamine ``CalamineSheet``)."""
     # Imported here so text-only deployments do not load the native module.
     import python_calamine
 
@@ -258,14 +279,17 @@ def _xlsx_rows(path: Path, filename: str) -> Iterator[tuple[int, tuple[str, ...]
             sheet = workbook.get_sheet_by_index(0)
     except python_calamine.CalamineError as exc:
         raise BatchFileError(f"cannot read {filename!r} as XLSX: {exc}") from exc
+    return sheet
 
+
+def _xlsx_rows(sheet: Any) -> Iterator[tuple[int, tuple[str, ...]]]:
     # The sheet's used range can start below row 1; keep spreadsheet row numbers.
     first_row = sheet.start[0] if sheet.start else 0
     try:
         for offset, record in enumerate(sheet.iter_rows()):
-            yield first_row + offset + 1, tuple(_xlsx_cell_text(value) for value in record)
+            yield first_row + offset + 1, tuple(map(_xlsx_cell_text, record))
     finally:
-        del sheet, workbook
+        del sheet
         release_free_memory()
 
 
