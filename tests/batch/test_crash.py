@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from phonestatus.batch.intake import decode_chunk_numbers
 from phonestatus.batch.models import BatchChunk, ChunkState, JobState
+from phonestatus.batch.results import decode_chunk_results
 from phonestatus.batch.service import get_job
 from phonestatus.batch.worker import BatchWorker
 
@@ -113,7 +114,8 @@ async def assert_answered_once(
     assert job.queried_numbers == distinct
     assert {state for state, _, _ in chunks} == {ChunkState.DONE.value}
     for _, numbers, results in chunks:
-        assert len(results) == len(decode_chunk_numbers(numbers))
+        _, positions = decode_chunk_results(results)
+        assert len(positions) == len(decode_chunk_numbers(numbers))
     records, request_ids, billable = await billing_counts(session_factory, job_id)
     assert records == distinct
     assert request_ids == distinct

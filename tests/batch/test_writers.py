@@ -6,7 +6,12 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from phonestatus.batch.results import NumberResult, ResultRow
+from phonestatus.batch.results import (
+    NumberResult,
+    ResultRow,
+    decode_chunk_results,
+    encode_chunk_results,
+)
 from phonestatus.batch.safety import protect_cell
 from phonestatus.batch.writers import (
     OutputFormat,
@@ -269,3 +274,21 @@ class TestParts:
         assert read_workbook(joined) == read_workbook(whole)
         assert summary.rows == len(ALL_ROWS)
         assert sorted(path.name for path in tmp_path.iterdir()) == ["joined.xlsx", "whole.xlsx"]
+
+
+class TestChunkResults:
+    def test_round_trip_keeps_order_and_sharing(self) -> None:
+        results = [NORMAL, LIMITED, NORMAL, SHUTDOWN_PORTED, NORMAL]
+
+        distinct, positions = decode_chunk_results(encode_chunk_results(results))
+
+        assert [distinct[position] for position in positions] == results
+        assert len(distinct) == 3
+
+    def test_older_per_number_lists_still_read(self) -> None:
+        """Chunks stored before the compact form hold one list per number."""
+        stored = [result.to_list() for result in (NORMAL, LIMITED, NORMAL)]
+
+        distinct, positions = decode_chunk_results(stored)
+
+        assert [distinct[position] for position in positions] == [NORMAL, LIMITED, NORMAL]

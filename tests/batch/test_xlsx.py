@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import openpyxl
@@ -12,8 +14,10 @@ import python_calamine
 from phonestatus.batch.xlsx import (
     BOLD_STYLE,
     MAX_CELL_CHARS,
+    SheetWriter,
     StreamingWorkbook,
     column_letters,
+    crc32_combine,
     xml_text,
 )
 
@@ -176,3 +180,39 @@ class TestStreamingWorkbook:
             "xl/worksheets/sheet1.xml",
             "xl/worksheets/sheet2.xml",
         }
+
+
+class TestCrc32Combine:
+    @pytest.mark.parametrize("lengths", [(0, 5), (5, 0), (1000, 3_000_000), (2_500_000, 7)])
+    def test_crc32_combine_matches_crc_of_joined_bytes(self, lengths: tuple[int, int]) -> None:
+        first, second = (os.urandom(length) for length in lengths)
+
+        combined = crc32_combine(zlib.crc32(first), zlib.crc32(second), len(second))
+
+        assert combined == zlib.crc32(first + second)
+
+
+class TestSegments:
+    def test_deflated_and_plain_segments_read_back(self, tmp_path: Path) -> None:
+        """Rows from deflating writers between plain rows: one member that every reader takes."""
+        path = tmp_path / "out.xlsx"
+        with StreamingWorkbook(path) as workbook:
+            sheet = workbook.add_sheet("s")
+            sheet.append(["header"])
+            for first, last in ((2, 40), (41, 90)):
+                part = SheetWriter(
+                    "s", tmp_path / f"part{first}.xml", start_row=first, deflate=True
+                )
+                for row in range(first, last + 1):
+                    part.append([row, f"text {row} & more"])
+                sheet.append_segment(part.detach())
+            sheet.append(["after", 91])
+
+        with zipfile.ZipFile(path) as archive:
+            assert archive.testzip() is None
+        values = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("s")
+        rows = values.to_python()
+        assert rows[0] == ["header", ""]
+        assert rows[1:90] == [[float(row), f"text {row} & more"] for row in range(2, 91)]
+        assert rows[90] == ["after", 91.0]
+        assert sorted(item.name for item in tmp_path.iterdir()) == ["out.xlsx"]

@@ -37,7 +37,7 @@ from phonestatus.batch.models import (
     ChunkState,
     JobState,
 )
-from phonestatus.batch.results import NumberResult
+from phonestatus.batch.results import NumberResult, encode_chunk_results
 from phonestatus.billing.batching import meter_queries
 from phonestatus.billing.metering import QueryUsage
 from phonestatus.billing.prices import PriceList
@@ -73,13 +73,6 @@ class ChunkCommitter:
 
     def persist(self, session: Session, commit: ChunkCommit) -> bool:
         """Persist ``commit`` and return True, or False (writing nothing) if it was already done."""
-        # Workers share one result object between the numbers it answers, so the
-        # work per number is keyed by identity: one stored list per distinct
-        # result, which the JSON encoder writes as often as used, and counts per
-        # distinct result.
-        distinct = {id(result): result for result in commit.results}
-        lists = {key: result.to_list() for key, result in distinct.items()}
-        stored = [lists[id(result)] for result in commit.results]
         done = session.execute(
             update(BatchChunk)
             .where(
@@ -89,7 +82,7 @@ class ChunkCommitter:
             )
             .values(
                 state=ChunkState.DONE.value,
-                results=stored,
+                results=encode_chunk_results(commit.results),
                 completed_by=self._worker_id[:64],
                 completed_at=commit.now,
             )
@@ -102,6 +95,9 @@ class ChunkCommitter:
 
         self._bill(session, commit)
 
+        # Workers share one result object between the numbers it answers, so the
+        # counts are taken per distinct object.
+        distinct = {id(result): result for result in commit.results}
         counts: Counter[str] = Counter()
         billable = 0
         for key, used in Counter(map(id, commit.results)).items():

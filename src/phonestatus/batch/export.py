@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from phonestatus.batch.intake import StoredRow, chunk_number_keys, decode_lists
 from phonestatus.batch.models import BatchChunk, BatchJob, BatchRowBlock, ChunkState
 from phonestatus.batch.numbertable import NumberTable
-from phonestatus.batch.results import NumberResult, ResultRow
+from phonestatus.batch.results import NumberResult, ResultRow, decode_chunk_results
 from phonestatus.batch.writers import (
     OutputFormat,
     OutputLayout,
@@ -45,6 +45,7 @@ from phonestatus.batch.writers import (
     write_xlsx,
     xlsx_rows_part,
 )
+from phonestatus.batch.xlsx import Segment
 from phonestatus.storage import create_engine, create_session_factory
 
 log = structlog.get_logger(__name__)
@@ -75,23 +76,21 @@ class ResultIndex:
             self._results.append(result)
         self._table.add(int(number), result_id)
 
-    def add_chunk(self, numbers: str, results: list[list[Any]]) -> None:
-        """Add a stored chunk: its numbers text and its ``NumberResult.to_list`` values."""
-        ids_by_values: dict[tuple[Any, ...], int] = {}
-        add = self._table.add
-        for key, values in zip(chunk_number_keys(numbers), results, strict=True):
-            # A chunk has only a few distinct results, so each is parsed once.
-            stored = tuple(values)
-            result_id = ids_by_values.get(stored)
+    def add_chunk(self, numbers: str, stored_results: Any) -> None:
+        """Add a stored chunk: its numbers text and its results as stored."""
+        distinct, positions = decode_chunk_results(stored_results)
+        result_ids = []
+        for result in distinct:
+            result_id = self._ids.get(result)
             if result_id is None:
-                result = NumberResult.from_list(values)
-                result_id = self._ids.get(result)
-                if result_id is None:
-                    result_id = len(self._results)
-                    self._ids[result] = result_id
-                    self._results.append(result)
-                ids_by_values[stored] = result_id
-            add(key, result_id)
+                result_id = len(self._results)
+                self._ids[result] = result_id
+                self._results.append(result)
+            result_ids.append(result_id)
+        keys = chunk_number_keys(numbers)
+        if len(keys) != len(positions):
+            raise ValueError(f"chunk has {len(keys)} numbers but {len(positions)} results")
+        self._table.add_many(keys, list(map(result_ids.__getitem__, positions)))
 
     def get(self, number: str) -> NumberResult | None:
         result_id = self._table.get(int(number))
@@ -349,7 +348,7 @@ async def _write_part_output(
 
         def write_file(rows: Iterable[ResultRow]) -> PartOutput:
             summary = write_csv(part.path, part.layout, rows)
-            return PartOutput(summary, [(0, part.path, summary.rows)])
+            return PartOutput(summary, [(0, Segment(part.path, summary.rows))])
 
         return await _write_part(session_factory, index, part, write_file)
     return await _write_part(

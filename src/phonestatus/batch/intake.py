@@ -108,7 +108,8 @@ def decode_chunk_columns(text: str) -> tuple[list[str], list[int]]:
 
 def chunk_number_keys(text: str) -> list[int]:
     """Return the numbers of an encoded chunk as integers, in order."""
-    return [int(line[: line.index(" ")]) for line in text.split("\n")]
+    # Lines are "<number> <row number>": every other field is a number.
+    return list(map(int, text.split()[::2]))
 
 
 @dataclass

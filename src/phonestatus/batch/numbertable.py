@@ -11,6 +11,7 @@ bytes per entry, for a few microseconds per operation in pure Python. Keys must 
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 
 INITIAL_CAPACITY = 1 << 12
 # Grow when more than two thirds of the slots are used (the bound CPython's dict
@@ -78,6 +79,42 @@ class NumberTable:
         if self._count * MAX_LOAD_DENOMINATOR > len(keys) * MAX_LOAD_NUMERATOR:
             self._grow()
         return True
+
+    def add_many(self, keys: Sequence[int], values: Sequence[int]) -> int:
+        """``add`` each key with its value; return how many were added.
+
+        One loop with the table's state in locals: building a job's result
+        index adds a million numbers, and a call per number cost half the time.
+        """
+        if len(keys) != len(values):
+            raise ValueError(f"{len(keys)} keys but {len(values)} values")
+        if not keys:
+            return 0
+        if min(keys) <= 0:
+            raise ValueError(f"keys must be positive, got {min(keys)}")
+        if min(values) < 0 or max(values) > MAX_VALUE:
+            raise ValueError(f"values must be in 0..{MAX_VALUE}")
+        # Room for every key first, so the loop never grows the table.
+        while (self._count + len(keys)) * MAX_LOAD_DENOMINATOR > len(
+            self._keys
+        ) * MAX_LOAD_NUMERATOR:
+            self._grow()
+        table, table_values, mask, shift = self._keys, self._values, self._mask, self._shift
+        added = 0
+        for key, value in zip(keys, values, strict=True):
+            slot = ((key * HASH_MULTIPLIER) & MASK_64) >> shift
+            while True:
+                found = table[slot]
+                if found == 0:
+                    table[slot] = key
+                    table_values[slot] = value
+                    added += 1
+                    break
+                if found == key:
+                    break
+                slot = (slot + 1) & mask
+        self._count += added
+        return added
 
     def _find(self, key: int) -> int:
         keys = self._keys

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from phonestatus.numbers import Carrier, PhoneStatus
 
@@ -112,3 +114,41 @@ class ResultRow:
         if self.result is not None and self.result.ported:
             notes.append("已携号转网")
         return "；".join(notes)
+
+
+def encode_chunk_results(results: Sequence[NumberResult]) -> dict[str, Any]:
+    """Return a chunk's results, one per number, in the form stored with the chunk.
+
+    Each distinct result is stored once (``distinct``, ``NumberResult.to_list``
+    values) and each number refers to one by position (``ids``, space-separated).
+    A million numbers have a few dozen distinct results, and decoding a list
+    per number cost about a second per million when the result file was made.
+    Equal results that are separate objects are stored once each; ``worker``
+    shares one object per distinct result.
+    """
+    positions: dict[int, int] = {}
+    distinct: list[list[object]] = []
+    for result in results:
+        if id(result) not in positions:
+            positions[id(result)] = len(distinct)
+            distinct.append(result.to_list())
+    ids = " ".join(str(positions[id(result)]) for result in results)
+    return {"distinct": distinct, "ids": ids}
+
+
+def decode_chunk_results(stored: Any) -> tuple[list[NumberResult], list[int]]:
+    """Return the distinct results of a stored chunk and, per number, its result's position.
+
+    Takes the form ``encode_chunk_results`` writes and the older one (a list
+    of ``to_list`` values per number).
+    """
+    if isinstance(stored, dict):
+        distinct = [NumberResult.from_list(values) for values in stored["distinct"]]
+        ids = list(map(int, stored["ids"].split()))
+        return distinct, ids
+    keys = list(map(tuple, stored))
+    order: dict[tuple[Any, ...], int] = {}
+    for key in keys:
+        order.setdefault(key, len(order))
+    distinct = [NumberResult.from_list(list(key)) for key in order]
+    return distinct, list(map(order.__getitem__, keys))

@@ -30,6 +30,7 @@ from phonestatus.batch.xlsx import (
     BOLD_STYLE,
     SPOOL_BLOCK_BYTES,
     CellRun,
+    Segment,
     SheetWriter,
     StreamingWorkbook,
 )
@@ -205,12 +206,12 @@ def write_csv(path: Path, layout: OutputLayout, rows: Iterable[ResultRow]) -> Ou
 class PartOutput:
     """What writing one part of a job's rows produced, for ``assemble_csv``/``assemble_xlsx``.
 
-    ``segments`` are (results sheet index, spool file, last row) for XLSX, in
-    order; for CSV one (0, file, rows) entry.
+    ``segments`` are (results sheet index, deflated segment) for XLSX, in
+    order; for CSV one (0, segment) entry whose last row is the row count.
     """
 
     summary: OutputSummary
-    segments: list[tuple[int, Path, int]]
+    segments: list[tuple[int, Segment]]
 
 
 def csv_rows_part(path: Path, layout: OutputLayout, rows: Iterable[ResultRow]) -> PartOutput:
@@ -219,14 +220,14 @@ def csv_rows_part(path: Path, layout: OutputLayout, rows: Iterable[ResultRow]) -
     with path.open("w", encoding="utf-8", newline="") as stream:
         csv.writer(stream).writerows(csv_cells(formatter, row) for row in rows)
     summary = formatter.summary()
-    return PartOutput(summary, [(0, path, summary.rows)])
+    return PartOutput(summary, [(0, Segment(path, summary.rows))])
 
 
 def append_csv_part(path: Path, part: PartOutput) -> None:
     """Append a part written by ``csv_rows_part`` to the CSV file at ``path``."""
     with path.open("ab") as output:
-        for _, segment, _ in part.segments:
-            with segment.open("rb") as source:
+        for _, segment in part.segments:
+            with segment.path.open("rb") as source:
                 shutil.copyfileobj(source, output, SPOOL_BLOCK_BYTES)
 
 
@@ -280,23 +281,23 @@ def xlsx_rows_part(
     ``assemble_xlsx`` packs the parts into a workbook.
     """
     formatter = RowFormatter(layout, _cell_run_maker(layout))
-    segments: list[tuple[int, Path, int]] = []
+    segments: list[tuple[int, Segment]] = []
     sheet: SheetWriter | None = None
     sheet_index = 0
     data_row = first_data_row
     for row in rows:
         if sheet is None or sheet.rows > XLSX_MAX_DATA_ROWS:
             if sheet is not None:
-                segments.append((sheet_index, *sheet.detach()))
+                segments.append((sheet_index, sheet.detach()))
             sheet_index, offset = divmod(data_row, XLSX_MAX_DATA_ROWS)
             spool = directory / f"{name}-{sheet_index + 1}.xml"
             # Row 1 is the header, which the receiving sheet writes.
-            sheet = SheetWriter(RESULTS_SHEET_TITLE, spool, start_row=offset + 2)
+            sheet = SheetWriter(RESULTS_SHEET_TITLE, spool, start_row=offset + 2, deflate=True)
         lead, tail = formatter.split(row)
         sheet.append(lead, tail=tail)
         data_row += 1
     if sheet is not None:
-        segments.append((sheet_index, *sheet.detach()))
+        segments.append((sheet_index, sheet.detach()))
     return PartOutput(formatter.summary(), segments)
 
 
@@ -319,13 +320,13 @@ def assemble_xlsx(
             row_sheets = _SheetSeries(workbook, RESULTS_SHEET_TITLE, header)
             for part in parts:
                 summary.add_counts(part.summary)
-                for sheet_index, segment, last_row in part.segments:
-                    row_sheets.attach(sheet_index, segment, last_row)
+                for sheet_index, segment in part.segments:
+                    row_sheets.attach(sheet_index, segment)
             _fill_summary(summary_sheet, summary, job_facts)
     finally:
         for part in parts:
-            for _, segment, _ in part.segments:
-                segment.unlink(missing_ok=True)
+            for _, segment in part.segments:
+                segment.path.unlink(missing_ok=True)
     return summary
 
 
@@ -351,11 +352,11 @@ class _SheetSeries:
             sheet = self._start_sheet()
         sheet.append(lead, tail=tail)
 
-    def attach(self, sheet_index: int, segment: Path, last_row: int) -> None:
+    def attach(self, sheet_index: int, segment: Segment) -> None:
         """Add a segment of rows to the ``sheet_index``-th sheet (0-based)."""
         while len(self.sheets) <= sheet_index:
             self._start_sheet()
-        self.sheets[sheet_index].append_segment(segment, last_row)
+        self.sheets[sheet_index].append_segment(segment)
 
     def _start_sheet(self) -> SheetWriter:
         suffix = "" if not self.sheets else f" {len(self.sheets) + 1}"

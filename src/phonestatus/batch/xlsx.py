@@ -26,7 +26,9 @@ import re
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 from xml.sax.saxutils import escape, quoteattr
@@ -123,25 +125,50 @@ class CellRun:
         return self._xml.replace(_ROW_MARK, row)
 
 
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Rows of sheet XML in a spool file, ending at sheet row ``last_row``.
+
+    A deflated segment holds raw deflate data that ends on a byte boundary
+    (a sync flush), with the CRC-32 and size of the XML it stands for, so it
+    can be copied into a sheet's ZIP member without compressing it again.
+    """
+
+    path: Path
+    last_row: int
+    deflated: bool = False
+    size: int = 0
+    crc: int = 0
+
+
 class SheetWriter:
     """One worksheet, written row by row into spool files.
 
-    A sheet's rows can also come from a segment: a spool file of row XML that
-    another ``SheetWriter`` (``start_row`` set to where the segment begins)
-    wrote, in this process or another, and ``detach`` handed over.
+    A sheet's rows can also come from segments: spool files of row XML that
+    other ``SheetWriter`` objects (``start_row`` set to where the segment
+    begins, ``deflate`` to compress as they go), in this process or another,
+    wrote and ``detach`` handed over. Segments written in parallel processes
+    are also compressed in parallel.
     """
 
-    def __init__(self, title: str, spool_path: Path, *, start_row: int = 1) -> None:
+    def __init__(
+        self, title: str, spool_path: Path, *, start_row: int = 1, deflate: bool = False
+    ) -> None:
         self.title = title
         self.rows = start_row - 1
         self.spool_path = spool_path
         self._spool_base = spool_path
-        self._segments: list[Path] = [spool_path]
+        self._segments: list[Segment] = []
         self._spool: IO[bytes] = spool_path.open("wb")
         self._columns: list[str] = []
         self._widths: dict[int, float] = {}
         self._frozen_rows = 0
         self._buffer: list[str] = []
+        self._compressor = (
+            zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS) if deflate else None
+        )
+        self._size = 0
+        self._crc = 0
 
     def freeze_rows(self, count: int) -> None:
         """Keep the first ``count`` rows in view while scrolling."""
@@ -192,26 +219,32 @@ class SheetWriter:
         if len(buffer) >= ROWS_PER_WRITE:
             self._flush()
 
-    def detach(self) -> tuple[Path, int]:
-        """Close the spool and return it with this writer's last row, as a segment.
+    def detach(self) -> Segment:
+        """Close the spool and return it as a segment that ends at this writer's last row.
 
         For a writer that only produced rows for another sheet: the spool file
         is then the receiving sheet's to pack and remove.
         """
         self._flush()
+        if self._compressor is not None:
+            self._spool.write(self._compressor.flush(zlib.Z_SYNC_FLUSH))
         self._spool.close()
-        return self.spool_path, self.rows
+        return Segment(
+            self.spool_path,
+            self.rows,
+            deflated=self._compressor is not None,
+            size=self._size,
+            crc=self._crc,
+        )
 
-    def append_segment(self, path: Path, last_row: int) -> None:
+    def append_segment(self, segment: Segment) -> None:
         """Add a detached segment's rows, which must begin right after this sheet's last row."""
-        self._flush()
-        self._spool.close()
-        self._segments.append(path)
-        self.rows = last_row
+        self._close_spool()
+        self._segments.append(segment)
+        self.rows = segment.last_row
         # Rows appended after the segment go to a spool file of their own.
         base = self._spool_base
         self.spool_path = base.with_name(f"{base.stem}-{len(self._segments)}{base.suffix}")
-        self._segments.append(self.spool_path)
         self._spool = self.spool_path.open("wb")
 
     def widen(self, columns: int) -> None:
@@ -219,21 +252,34 @@ class SheetWriter:
         while len(self._columns) < columns:
             self._columns.append(column_letters(len(self._columns)))
 
-    def finish(self) -> tuple[bytes, list[Path], bytes]:
+    def finish(self) -> tuple[bytes, list[Segment], bytes]:
         """Close the spool; return the XML before the rows, the row segments, and the XML after."""
-        self._flush()
-        self._spool.close()
+        self._close_spool()
         return self._head().encode(), list(self._segments), b"</sheetData></worksheet>"
 
     def discard(self) -> None:
         self._spool.close()
+        self.spool_path.unlink(missing_ok=True)
         for segment in self._segments:
-            segment.unlink(missing_ok=True)
+            segment.path.unlink(missing_ok=True)
+
+    def _close_spool(self) -> None:
+        """Close this writer's own spool file and list it as a plain segment."""
+        self._flush()
+        self._spool.close()
+        self._segments.append(Segment(self.spool_path, self.rows))
 
     def _flush(self) -> None:
-        if self._buffer:
-            self._spool.write("".join(self._buffer).encode())
-            self._buffer = []
+        if not self._buffer:
+            return
+        data = "".join(self._buffer).encode()
+        self._buffer = []
+        if self._compressor is None:
+            self._spool.write(data)
+            return
+        self._size += len(data)
+        self._crc = zlib.crc32(data, self._crc)
+        self._spool.write(self._compressor.compress(data))
 
     def _head(self) -> str:
         view = '<sheetView workbookViewId="0">'
@@ -322,27 +368,100 @@ class StreamingWorkbook:
         archive.writestr("xl/styles.xml", _STYLES)
         for number, sheet in enumerate(self._sheets, start=1):
             head, segments, tail = sheet.finish()
-            info = zipfile.ZipInfo(f"xl/worksheets/sheet{number}.xml", time.localtime()[:6])
-            info.compress_type = zipfile.ZIP_DEFLATED
-            # Python 3.11 has no public field for a member's level (3.13 adds compress_level).
-            info._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]
-            # With the size known up front, zipfile uses ZIP64 only past 4 GiB.
-            info.file_size = (
-                len(head) + sum(segment.stat().st_size for segment in segments) + len(tail)
-            )
-            with archive.open(info, "w") as part:
-                part.write(head)
-                for segment in segments:
-                    with segment.open("rb") as spool:
-                        while block := spool.read(SPOOL_BLOCK_BYTES):
-                            part.write(block)
-                part.write(tail)
+            _write_sheet_member(archive, f"xl/worksheets/sheet{number}.xml", head, segments, tail)
 
     def _discard(self) -> None:
         for sheet in self._sheets:
             sheet.discard()
         self._sheets = []
         self._directory.cleanup()
+
+
+def _write_sheet_member(
+    archive: zipfile.ZipFile, name: str, head: bytes, segments: list[Segment], tail: bytes
+) -> None:
+    """Write a sheet's XML as one deflated member: plain parts compressed here, deflated copied.
+
+    zipfile compresses everything it is given, so the member is opened with a
+    pass-through compressor and its CRC and size are set before it closes.
+    The deflate stream is: head and plain segments compressed by one
+    compressor, which a full flush ends before each deflated segment (so
+    nothing after refers back into it), the deflated segments as written,
+    and a final block.
+    """
+    info = zipfile.ZipInfo(name, time.localtime()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    # Python 3.11 has no public field for a member's level (3.13 adds compress_level).
+    info._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]
+    # With the size known up front, zipfile uses ZIP64 only past 4 GiB.
+    info.file_size = (
+        len(head)
+        + sum(
+            segment.size if segment.deflated else segment.path.stat().st_size
+            for segment in segments
+        )
+        + len(tail)
+    )
+    compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    crc = size = 0
+    with archive.open(info, "w") as member:
+        # NOTE: relies on zipfile._ZipWriteFile's _compressor, _crc and _file_size
+        # (CPython 3.11 to 3.13); testzip() in the tests checks the result.
+        member._compressor = _PassThrough()  # type: ignore[attr-defined]
+
+        def put(data: bytes) -> None:
+            nonlocal crc, size
+            crc = zlib.crc32(data, crc)
+            size += len(data)
+            member.write(compressor.compress(data))
+
+        put(head)
+        for segment in segments:
+            with segment.path.open("rb") as spool:
+                if not segment.deflated:
+                    while block := spool.read(SPOOL_BLOCK_BYTES):
+                        put(block)
+                    continue
+                member.write(compressor.flush(zlib.Z_FULL_FLUSH))
+                while block := spool.read(SPOOL_BLOCK_BYTES):
+                    member.write(block)
+            crc = crc32_combine(crc, segment.crc, segment.size)
+            size += segment.size
+        put(tail)
+        member.write(compressor.flush())
+        member._crc = crc  # type: ignore[attr-defined]
+        member._file_size = size  # type: ignore[attr-defined]
+
+
+class _PassThrough:
+    """A zipfile compressor for data that is deflated already."""
+
+    def compress(self, data: bytes) -> bytes:
+        return data
+
+    def flush(self) -> bytes:
+        return b""
+
+
+_ZERO_BLOCK = bytes(SPOOL_BLOCK_BYTES)
+
+
+def crc32_combine(first: int, second: int, second_length: int) -> int:
+    """Return the CRC-32 of A + B from A's CRC, B's CRC and B's length.
+
+    CRC-32 is affine in its start value: starting from ``first`` instead of 0
+    changes the CRC of B exactly as it changes the CRC of as many zero bytes.
+    """
+    return second ^ _crc32_of_zeros(second_length, first) ^ _crc32_of_zeros(second_length, 0)
+
+
+def _crc32_of_zeros(length: int, start: int) -> int:
+    crc = start
+    while length > 0:
+        block = _ZERO_BLOCK if length >= len(_ZERO_BLOCK) else bytes(length)
+        crc = zlib.crc32(block, crc)
+        length -= len(block)
+    return crc
 
 
 def _content_types(count: int) -> str:
