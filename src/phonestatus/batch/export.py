@@ -307,7 +307,7 @@ async def _write_part_in_helper(database_url: str, part: ExportPart) -> PartOutp
 
 
 def serve_part() -> None:
-    """The helper process: read (database URL, part) from stdin, write the pickled output."""
+    """Run the helper process: read (database URL, part) from stdin, write the pickled output."""
     # The result gets the real stdout; anything else printed goes to stderr.
     reply = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

@@ -204,7 +204,7 @@ def write_csv(path: Path, layout: OutputLayout, rows: Iterable[ResultRow]) -> Ou
 
 @dataclass
 class PartOutput:
-    """What writing one part of a job's rows produced, for ``assemble_csv``/``assemble_xlsx``.
+    """The output of writing one part of a job's rows, for ``append_csv_part`` or ``assemble_xlsx``.
 
     ``segments`` are (results sheet index, deflated segment) for XLSX, in
     order; for CSV one (0, segment) entry whose last row is the row count.

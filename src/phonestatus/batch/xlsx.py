@@ -106,7 +106,7 @@ class CellRun:
     """Text cells whose values repeat on many rows: their XML is built once.
 
     Result files have a few dozen distinct tails (status, label, carrier,
-    reason) over millions of rows. A run holds their XML with a placeholder
+    reason) over millions of rows. A run keeps their XML with a placeholder
     for the row number, so each row only substitutes it.
     """
 
@@ -129,7 +129,7 @@ class CellRun:
 class Segment:
     """Rows of sheet XML in a spool file, ending at sheet row ``last_row``.
 
-    A deflated segment holds raw deflate data that ends on a byte boundary
+    A deflated segment contains raw deflate data that ends on a byte boundary
     (a sync flush), with the CRC-32 and size of the XML it stands for, so it
     can be copied into a sheet's ZIP member without compressing it again.
     """
