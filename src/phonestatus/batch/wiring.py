@@ -11,6 +11,7 @@ from phonestatus.accounts.crypto import SecretCipher
 from phonestatus.batch.commits import ProcessCommits
 from phonestatus.batch.webhooks import WebhookSender
 from phonestatus.batch.worker import BatchWorker, default_worker_id
+from phonestatus.batch.workerlock import WorkerLock
 from phonestatus.billing import PriceList
 from phonestatus.detection import QueryEngine
 from phonestatus.ratelimit import AccountRateLimiter, RateLimitStorage
@@ -38,6 +39,7 @@ class WorkerResources:
                 prices=prices,
                 worker_id=worker_id,
             )
+        self.lock = WorkerLock.for_database(settings.sqlalchemy_url)
         self.worker = BatchWorker(
             session_factory=runtime.session_factory,
             engine=self.engine,
@@ -50,6 +52,7 @@ class WorkerResources:
             poll_seconds=settings.batch_poll_seconds,
             sync_engine=self.sync_engine,
             commits=self.commits,
+            lock=self.lock,
             worker_id=worker_id,
             webhooks=WebhookSender(
                 session_factory=runtime.session_factory,
@@ -60,6 +63,8 @@ class WorkerResources:
         )
 
     async def aclose(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
         if self.commits is not None:
             await self.commits.aclose()
         await self.engine.aclose()
@@ -80,8 +85,8 @@ def start_batch_worker(runtime: Runtime) -> Callable[[], Awaitable[None]]:
 
         return nothing_to_stop
 
-    # NOTE: on SQLite, `serve --workers N` runs N batch workers. The chunk guard keeps
-    # billing exactly once, but two processes may query the same chunk.
+    # On SQLite, `serve --workers N` starts N batch workers, and the worker lock
+    # (batch.workerlock) lets one of them work at a time.
     resources = WorkerResources(runtime)
     stop_event = asyncio.Event()
     task = asyncio.create_task(resources.worker.run_forever(stop_event), name="batch-worker")

@@ -52,6 +52,7 @@ from phonestatus.batch.intake import decode_chunk_columns
 from phonestatus.batch.models import CLAIMABLE_STATES, BatchChunk, BatchJob, ChunkState, JobState
 from phonestatus.batch.results import NumberResult
 from phonestatus.batch.webhooks import WebhookSender
+from phonestatus.batch.workerlock import WorkerLock
 from phonestatus.billing import BlockReason, PriceList, account_block_reason
 from phonestatus.clock import Clock
 from phonestatus.detection import ProbeSubject, QueryEngine, QueryResult, Scene
@@ -106,7 +107,9 @@ class BatchWorker:
         parallel_chunks: int = 1,
         sync_engine: Engine | None = None,
         commits: Commits | None = None,
+        lock: WorkerLock | None = None,
     ) -> None:
+        """``lock``: on SQLite, taken before claiming and given back when idle (``workerlock``)."""
         self._session_factory = session_factory
         self._engine = engine
         self._prices = prices
@@ -135,6 +138,7 @@ class BatchWorker:
         # A pipelined SQLite commit still running while the next chunk is queried.
         self._in_flight: asyncio.Task[bool] | None = None
         self._in_flight_chunk: tuple[str, int] | None = None
+        self._lock = None if self._is_postgresql else lock
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; when idle, deliver webhooks and poll again."""
@@ -158,6 +162,8 @@ class BatchWorker:
                 await self._drain()
             except Exception:
                 log.exception("batch_worker_error", worker_id=self.worker_id)
+            if self._lock is not None:
+                self._lock.release()
             log.info("batch_worker_stopped", worker_id=self.worker_id)
 
     async def run_until_idle(self, job_id: str | None = None) -> None:
@@ -167,14 +173,47 @@ class BatchWorker:
             while await self.run_once(job_id):
                 pass
 
-        await asyncio.gather(*(lane() for _ in range(self._lanes)))
+        try:
+            await asyncio.gather(*(lane() for _ in range(self._lanes)))
+        finally:
+            # After an error, unless a commit is still in flight (it would be claimed again).
+            if self._lock is not None and self._in_flight is None:
+                self._lock.release()
         if self._webhooks is not None:
             await self._webhooks.deliver_due()
+
+    async def run_job(self, job_id: str) -> BatchJob:
+        """Process the job's chunks until it is completed, paused, failed or cancelled.
+
+        Unlike ``run_until_idle`` this also waits, polling, while other
+        workers hold the SQLite lock or still commit the job's last chunks.
+        Returns the job as it ends.
+        """
+        while True:
+            if await self.run_once(job_id):
+                continue
+            await self._finish_if_done(job_id)
+            async with self._session_factory() as session:
+                job = await session.get(BatchJob, job_id)
+            if job is None:
+                raise ValueError(f"batch job {job_id!r} not found")
+            if job.state not in CLAIMABLE_STATES:
+                if self._webhooks is not None:
+                    await self._webhooks.deliver_due()
+                return job
+            await asyncio.sleep(self._poll_seconds)
 
     async def run_once(self, job_id: str | None = None) -> bool:
         """Process one chunk and return whether there was anything to do."""
         if not self._is_postgresql:
-            return await self._process_optimistic(job_id)
+            if self._lock is not None and not self._lock.acquire():
+                # Another worker on this database is busy; it will claim the chunks.
+                return False
+            busy = await self._process_optimistic(job_id)
+            if not busy and self._lock is not None:
+                # Idle, with no commit in flight: another worker may take over.
+                self._lock.release()
+            return busy
 
         claimed = await self._process_locked(job_id)
         if claimed is None:

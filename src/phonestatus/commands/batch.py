@@ -203,10 +203,20 @@ async def _run(
         _print_job(job, counts)
 
 
+# On SQLite one batch worker works at a time (batch.workerlock).
+ANOTHER_WORKER_BUSY = (
+    "另一个批量工作进程（例如 phonestatus serve）正在处理此数据库的任务 / "
+    "another batch worker on this database (such as `phonestatus serve`) is busy"
+)
+
+
 async def _work_with_progress(runtime: Runtime, job: BatchJob, *, show: bool) -> BatchJob:
     """Run a worker on the job until no chunk is left, showing progress on stderr."""
     resources = WorkerResources(runtime, log_level=CLI_LOG_LEVEL)
-    work = asyncio.create_task(resources.worker.run_until_idle(job.id))
+    if show and resources.lock is not None and not resources.lock.acquire():
+        stderr.print(f"{ANOTHER_WORKER_BUSY}; waiting for it to process job {job.id}")
+    # Waits while another worker (such as a running `serve` on SQLite) works on the job.
+    work = asyncio.create_task(resources.worker.run_job(job.id))
     loop = asyncio.get_running_loop()
     # Ctrl-C stops the worker; the chunk in flight rolls back unless its commit has
     # already started in the SQLite writer process or thread, which then finishes it.
@@ -429,6 +439,9 @@ def work(
         resources = WorkerResources(runtime, log_level=CLI_LOG_LEVEL)
         try:
             if until_idle:
+                if resources.lock is not None and not resources.lock.acquire():
+                    stderr.print(f"{ANOTHER_WORKER_BUSY}; it processes the pending jobs")
+                    return
                 await resources.worker.run_until_idle()
                 return
             stop = asyncio.Event()
