@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from http import HTTPStatus
 
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Message, Receive, Scope, Send
@@ -113,6 +114,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app = PhonestatusApp(title="phonestatus", version=__version__, lifespan=lifespan, docs_url=None)
     app.include_router(console_auth.router)
     app.include_router(batch_api.router)
+    app.add_exception_handler(RequestValidationError, invalid_request)
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -125,3 +127,25 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """Answer a console request that fails validation in the console's error shape.
+
+    FastAPI's own 422 body echoes the input, which for a sign-in sent as a
+    form instead of JSON is the password. This body names only the fields
+    and the problems.
+    """
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        problems.append(f"{where}: {error.get('msg', 'invalid value')}")
+    message = "invalid request: " + "; ".join(problems)
+    if request.method in ("POST", "PUT", "PATCH") and any(
+        tuple(error.get("loc", ())) == ("body",) for error in exc.errors()
+    ):
+        message += " (send a JSON object with Content-Type: application/json)"
+    return JSONResponse(
+        status_code=422, content={"detail": {"Code": "InvalidParameter", "Message": message}}
+    )

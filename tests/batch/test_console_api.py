@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -62,7 +63,6 @@ async def sign_in(client: httpx.AsyncClient, username: str) -> dict[str, str]:
 
 
 def unique(prefix: str) -> str:
-    import secrets
 
     return f"{prefix}-{secrets.token_hex(4)}"
 
@@ -79,6 +79,35 @@ class TestSession:
         )
 
         assert response.status_code == 401
+
+    async def test_form_sign_in_hides_password(self, client: httpx.AsyncClient) -> None:
+        """A form instead of JSON: the error names the problem and never echoes the password."""
+        secret = "form-password-" + secrets.token_hex(8)
+
+        response = await client.post(
+            "/console/api/session", data={"username": "someone", "password": secret}
+        )
+
+        assert response.status_code == 422
+        assert secret not in response.text
+        detail = response.json()["detail"]
+        assert detail["Code"] == "InvalidParameter"
+        assert "application/json" in detail["Message"]
+
+    async def test_invalid_query_value_named(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        account_id = await make_account(session_factory)
+        headers = await sign_in(client, await make_user(session_factory, account_id, unique("u")))
+
+        response = await client.get(
+            "/console/api/batch/jobs/job_x/download?format=pdf", headers=headers
+        )
+
+        assert response.status_code == 422
+        detail = response.json()["detail"]
+        assert detail["Code"] == "InvalidParameter"
+        assert "query.format" in detail["Message"]
 
     async def test_jobs_without_session(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/console/api/batch/jobs")
