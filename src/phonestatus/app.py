@@ -130,7 +130,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
 
 async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
-    """Answer a console request that fails validation in the console's error shape.
+    """Return the console's error shape for a request that fails validation.
 
     FastAPI's own 422 body echoes the input, which for a sign-in sent as a
     form instead of JSON is the password. This body names only the fields

@@ -112,6 +112,36 @@ class TestAccountCommands:
         assert result.exit_code == 0
         assert invoke_json("account", "show", account_id)["VerificationState"] == "rejected"
 
+    def test_account_rate_limit_set_and_cleared(self) -> None:
+        account_id = create_account()
+
+        result = invoke("account", "rate-limit", account_id, "1000/second")
+
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout == f"account {account_id} may query at 1000/second\n"
+        assert invoke_json("account", "show", account_id)["RateLimit"] == "1000/second"
+        cleared = invoke("account", "rate-limit", account_id, "--default")
+        assert cleared.exit_code == 0, cleared.stderr
+        assert invoke_json("account", "show", account_id)["RateLimit"] is None
+
+    def test_account_rate_limit_invalid_named(self) -> None:
+        account_id = create_account()
+
+        result = invoke("account", "rate-limit", account_id, "fast")
+
+        assert result.exit_code == 1
+        assert "'fast'" in result.stderr
+        assert "200/second" in result.stderr
+        assert invoke_json("account", "show", account_id)["RateLimit"] is None
+
+    def test_account_rate_limit_needs_one_choice(self) -> None:
+        account_id = create_account()
+
+        result = invoke("account", "rate-limit", account_id)
+
+        assert result.exit_code == 1
+        assert "--default" in result.stderr
+
     def test_account_verify_missing_names_id(self) -> None:
         result = invoke("account", "verify", "acc_doesnotexist00")
 

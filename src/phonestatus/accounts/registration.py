@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from phonestatus.accounts.errors import AccountNotFound, AccountPurged, InvalidAccountDetails
 from phonestatus.accounts.models import Account, AccountState, VerificationState
 from phonestatus.clock import Clock
+from phonestatus.ratelimit import parse_limit
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 # Deliberately loose: one @ with text on both sides, within the column's 320 characters.
@@ -100,6 +101,22 @@ async def verify_account(
     )
     account.verified_by = decided_by
     account.verified_at = clock.now()
+    await session.flush()
+    return account
+
+
+async def set_rate_limit(session: AsyncSession, account_id: str, limit: str | None) -> Account:
+    """Set the account's query rate in ``limits`` notation, or None for the server default.
+
+    The limit covers API calls and batch jobs alike. Raises
+    ``RateLimitConfigError`` for a limit that does not parse.
+    """
+    if limit is not None:
+        limit = limit.strip()
+        parse_limit("rate_limit", limit)
+    account = await get_account(session, account_id)
+    ensure_not_purged(account)
+    account.rate_limit = limit
     await session.flush()
     return account
 

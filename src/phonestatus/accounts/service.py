@@ -51,6 +51,7 @@ from phonestatus.accounts.registration import (
     get_account,
     list_accounts,
     new_account_id,
+    set_rate_limit,
     verify_account,
 )
 from phonestatus.accounts.users import authenticate_user, create_user
@@ -89,6 +90,7 @@ __all__ = [
     "resolve_access_key",
     "revoke_auth_code",
     "set_access_key_enabled",
+    "set_rate_limit",
     "touch_access_key",
     "verify_account",
 ]

@@ -171,6 +171,28 @@ def account_verify(
     typer.echo(f"account {account.id} is {account.verification_state.value}")
 
 
+@account_app.command("rate-limit")
+def account_rate_limit(
+    account_id: str = typer.Argument(..., help="Account id (acc_...)."),
+    limit: str | None = typer.Argument(
+        None, help="Query rate in `limits` notation, e.g. 1000/second. Omit with --default."
+    ),
+    default: bool = typer.Option(
+        False, "--default", help="Use the server default (PHONESTATUS_ACCOUNT_RATE_LIMIT)."
+    ),
+) -> None:
+    """Set an account's query rate, which API calls and batch jobs share."""
+    if (limit is None) == (not default):
+        fail("give a LIMIT such as 1000/second, or --default, but not both")
+
+    async def work(runtime: Runtime, session: AsyncSession) -> Account:
+        return await service.set_rate_limit(session, account_id, None if default else limit)
+
+    account = _run(work)
+    shown = account.rate_limit or "the server default"
+    typer.echo(f"account {account.id} may query at {shown}")
+
+
 @account_app.command("list")
 def account_list(as_json: bool = JSON_OPTION) -> None:
     """List all accounts."""
