@@ -73,6 +73,22 @@ class TestBatchCli:
         narrow = cli_env.invoke(app, ["batch", "list"], env={"COLUMNS": "80"})
         assert f"{job['JobId']}  completed" in narrow.stdout.splitlines()
 
+    def test_run_prints_progress_lines_when_logged(
+        self, cli_env: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without a terminal no bar is drawn, so progress comes as plain lines."""
+        monkeypatch.setattr("phonestatus.commands.batch.PROGRESS_LINE_SECONDS", 0.0)
+        account_id = enabled_account(cli_env)
+        path = write_numbers(tmp_path / "list.csv", NUMBERS)
+
+        result = cli_env.invoke(app, ["batch", "run", str(path), "--account", account_id])
+
+        assert result.exit_code == 0, result.output
+        lines = [line for line in result.stderr.splitlines() if ": queried " in line]
+        assert lines, result.stderr
+        # Two distinct valid numbers: one repeats, one lost its digits.
+        assert lines[-1].endswith("queried 2 of 2 numbers (completed)")
+
     def test_run_unknown_account_fails(self, cli_env: CliRunner, tmp_path: Path) -> None:
         path = write_numbers(tmp_path / "list.csv", NUMBERS)
 

@@ -50,6 +50,9 @@ batch_app = typer.Typer(help="Batch query assistant (批量查询).", no_args_is
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object on stdout.")
 SCENE_CHOICES = ", ".join(scene.value for scene in service.SCENE_ACTIONS)
 PROGRESS_REFRESH_SECONDS = 0.5
+# When stderr is not a terminal (a log file, a pipe), the bar is not drawn; a
+# line of progress is printed this often instead.
+PROGRESS_LINE_SECONDS = 30.0
 # Terminal width below which `batch list` prints two lines per job, not a table.
 LIST_TABLE_MIN_WIDTH = 120
 # Commands print their own output; only warnings and errors are logged (on stderr).
@@ -232,6 +235,8 @@ async def _work_with_progress(runtime: Runtime, job: BatchJob, *, show: bool) ->
         console=stderr,
         disable=not show,
     )
+    print_lines = show and not stderr.is_terminal
+    next_line = loop.time() + PROGRESS_LINE_SECONDS
     try:
         with progress:
             task = progress.add_task("查询 querying", total=job.distinct_numbers)
@@ -239,6 +244,12 @@ async def _work_with_progress(runtime: Runtime, job: BatchJob, *, show: bool) ->
                 await asyncio.wait({work}, timeout=PROGRESS_REFRESH_SECONDS)
                 job = await _reload(runtime, job.id)
                 progress.update(task, completed=job.queried_numbers)
+                if print_lines and loop.time() >= next_line:
+                    next_line = loop.time() + PROGRESS_LINE_SECONDS
+                    stderr.print(
+                        f"job {job.id}: queried {job.queried_numbers} of "
+                        f"{job.distinct_numbers} numbers ({job.state})"
+                    )
         try:
             await work
         except asyncio.CancelledError:
