@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import zipfile
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from phonestatus.batch.service import cancel_job, get_job, job_counts, resume_jo
 from phonestatus.batch.worker import BatchWorker
 from phonestatus.batch.writers import OutputFormat
 from phonestatus.billing.models import QueryRecord
+from phonestatus.clock import FrozenClock
 from phonestatus.settings import Settings
 
 from .conftest import CLOCK, billing_counts, submit, write_numbers
@@ -82,6 +84,35 @@ class TestRunUntilIdle:
         assert "重复" in duplicate[6]
         assert records[13][3] == "INVALID"
         assert "NOT_QUERIED" not in {record[3] for record in records}
+
+    async def test_job_started_when_first_chunk_claimed(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        account_id: str,
+        make_worker: Callable[..., BatchWorker],
+        tmp_path: Path,
+    ) -> None:
+        """StartedAt is when querying began, not when the first chunk committed."""
+
+        class TickingClock(FrozenClock):
+            def now(self) -> datetime:
+                self.advance(timedelta(seconds=1))
+                return super().now()
+
+        job_id = await submit(
+            session_factory, account_id, write_numbers(tmp_path / "a.csv", sample_numbers(3))
+        )
+
+        await make_worker(clock=TickingClock(CLOCK.now())).run_until_idle()
+
+        async with session_factory() as session:
+            job = await get_job(session, job_id)
+            first_commit = await session.scalar(
+                select(func.min(BatchChunk.completed_at)).where(BatchChunk.job_id == job_id)
+            )
+        assert job.started_at is not None
+        assert first_commit is not None
+        assert job.started_at < first_commit
 
     async def test_query_records_describe_each_row(
         self,

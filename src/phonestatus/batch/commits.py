@@ -61,6 +61,7 @@ class ChunkCommit:
     connectors: list[str | None]
     latencies: list[int | None]
     now: datetime  # aware UTC: the time of the chunk's records and usage events
+    claimed_at: datetime | None = None  # aware UTC: when querying began; the job's start
 
 
 class ChunkCommitter:
@@ -114,7 +115,7 @@ class ChunkCommitter:
                 queried_numbers=BatchJob.queried_numbers + len(commit.results),
                 billable_numbers=BatchJob.billable_numbers + billable,
                 state=_running_state(),
-                started_at=_coalesce_started(commit.now),
+                started_at=_coalesce_started(commit.claimed_at or commit.now),
             )
             .execution_options(synchronize_session=False)
         )

@@ -33,6 +33,7 @@ import contextlib
 import os
 import socket
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
@@ -76,6 +77,7 @@ class ClaimedChunk:
     rate_limit: str
     numbers: list[str]  # the chunk's distinct numbers, in order
     row_numbers: list[int]  # the row each number first appears on
+    claimed_at: datetime  # aware UTC; the job's start if this is its first chunk
 
 
 class Commits(Protocol):
@@ -285,6 +287,7 @@ class BatchWorker:
             action=claimed.action,
             numbers=claimed.numbers,
             row_numbers=claimed.row_numbers,
+            claimed_at=claimed.claimed_at,
             results=[_number_result(result) for result in results],
             connectors=[result.connector for result in results],
             latencies=[result.latency_ms for result in results],
@@ -340,6 +343,7 @@ class BatchWorker:
             rate_limit=row.rate_limit or self._default_rate_limit,
             numbers=numbers,
             row_numbers=row_numbers,
+            claimed_at=self._clock.now(),
         )
 
     async def _pause(self, claimed: ClaimedChunk, reason: BlockReason) -> None:
