@@ -279,14 +279,19 @@ def _print_estimate(estimate: service.Estimate) -> None:
 
 
 def _print_job(job: BatchJob, counts: dict[str, dict[str, int]]) -> None:
-    table = Table(title=f"{job.id} ({job.state})")
+    # Statuses count distinct numbers, as billing does; the result file's summary
+    # counts rows, so a repeated number adds to its status there once per row.
+    table = Table(
+        title=f"{job.id} ({job.state})",
+        caption="按号码计（重复号码只计一次）/ distinct numbers; invalid and duplicate: rows",
+    )
     table.add_column("status")
-    table.add_column("numbers", justify="right")
+    table.add_column("count", justify="right")
     for status, count in sorted(counts.get("status", {}).items(), key=lambda item: -item[1]):
         table.add_row(f"{status} {status_label_zh(status)}", str(count))
     table.add_row("INVALID rows 无效行", str(job.invalid_rows))
     table.add_row("duplicate rows 重复行", str(job.duplicate_rows))
-    table.add_row("billable 计费", str(job.billable_numbers))
+    table.add_row("billable numbers 计费号码", str(job.billable_numbers))
     Console().print(table)
 
 
