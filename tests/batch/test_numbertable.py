@@ -63,3 +63,30 @@ class TestNumberTable:
 
         assert len(table._keys) == slots
         assert len(table) == count
+
+
+class TestAddMany:
+    def test_add_many_matches_add(self) -> None:
+        rng = random.Random(5)
+        keys = [rng.randrange(10**10, 2 * 10**10) for _ in range(30_000)]
+        keys += keys[:500]  # repeats keep their first value
+        values = [index % 70 for index in range(len(keys))]
+        one_by_one, at_once = NumberTable(), NumberTable()
+
+        added = sum(one_by_one.add(key, value) for key, value in zip(keys, values, strict=True))
+
+        assert at_once.add_many(keys, values) == added
+        assert len(at_once) == len(one_by_one)
+        for key in keys:
+            assert at_once.get(key) == one_by_one.get(key)
+
+    def test_add_many_rejects_bad_input(self) -> None:
+        table = NumberTable()
+
+        with pytest.raises(ValueError, match="positive, got 0"):
+            table.add_many([13800138000, 0], [1, 2])
+        with pytest.raises(ValueError, match="got 65536"):
+            table.add_many([13800138000], [65536])
+        with pytest.raises(ValueError, match="2 keys but 1 values"):
+            table.add_many([13800138000, 13800138001], [1])
+        assert len(table) == 0

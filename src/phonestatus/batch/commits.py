@@ -96,8 +96,8 @@ class ChunkCommitter:
 
         self._bill(session, commit)
 
-        # Workers share one result object between the numbers it answers, so the
-        # counts are taken per distinct object.
+        # Workers share one result object among the numbers that got that result,
+        # so the counts are taken per distinct object.
         distinct = {id(result): result for result in commit.results}
         counts: Counter[str] = Counter()
         billable = 0

@@ -104,7 +104,7 @@ class BatchSource:
     header: tuple[str, ...] | None
     column_index: int
     rows: Iterator[SourceRow]
-    # About how many rows the file holds (estimated for text files), to size tables up front.
+    # About how many rows the file contains (estimated for text files), to size tables up front.
     expected_rows: int = 0
 
 
@@ -261,7 +261,7 @@ def _estimate_lines(path: Path, size: int) -> int:
 
 
 def _xlsx_sheet(path: Path, filename: str) -> Any:
-    """Load the sheet that holds a workbook's rows (a python-calamine ``CalamineSheet``)."""
+    """Load the sheet that contains a workbook's rows (a python-calamine ``CalamineSheet``)."""
     # Imported here so text-only deployments do not load the native module.
     import python_calamine
 

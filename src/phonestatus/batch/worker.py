@@ -209,7 +209,7 @@ class BatchWorker:
         """Process one chunk and return whether there was anything to do."""
         if not self._is_postgresql:
             if self._lock is not None and not self._lock.acquire():
-                # Another worker on this database is busy; it will claim the chunks.
+                # Another worker on this database is busy, so it claims the chunks.
                 return False
             busy = await self._process_optimistic(job_id)
             if not busy and self._lock is not None:

@@ -130,8 +130,8 @@ class Segment:
     """Rows of sheet XML in a spool file, ending at sheet row ``last_row``.
 
     A deflated segment contains raw deflate data that ends on a byte boundary
-    (a sync flush), with the CRC-32 and size of the XML it stands for, so it
-    can be copied into a sheet's ZIP member without compressing it again.
+    (a sync flush). It also records the CRC-32 and size of its XML, so it can
+    be copied into a sheet's ZIP member without compressing it again.
     """
 
     path: Path
@@ -246,11 +246,6 @@ class SheetWriter:
         base = self._spool_base
         self.spool_path = base.with_name(f"{base.stem}-{len(self._segments)}{base.suffix}")
         self._spool = self.spool_path.open("wb")
-
-    def widen(self, columns: int) -> None:
-        """Record that rows reach ``columns`` columns, for the sheet's dimension."""
-        while len(self._columns) < columns:
-            self._columns.append(column_letters(len(self._columns)))
 
     def finish(self) -> tuple[bytes, list[Segment], bytes]:
         """Close the spool; return the XML before the rows, the row segments, and the XML after."""
@@ -405,8 +400,8 @@ def _write_sheet_member(
     compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
     crc = size = 0
     with archive.open(info, "w") as member:
-        # NOTE: relies on zipfile._ZipWriteFile's _compressor, _crc and _file_size
-        # (CPython 3.11 to 3.13); testzip() in the tests checks the result.
+        # NOTE: relies on zipfile._ZipWriteFile's _compressor, _crc and _file_size,
+        # as in CPython 3.11; testzip() in the tests checks the result.
         member._compressor = _PassThrough()  # type: ignore[attr-defined]
 
         def put(data: bytes) -> None:

@@ -189,8 +189,8 @@ def account_rate_limit(
         return await service.set_rate_limit(session, account_id, None if default else limit)
 
     account = _run(work)
-    shown = account.rate_limit or "the server default"
-    typer.echo(f"account {account.id} may query at {shown}")
+    rate = account.rate_limit or "the server default"
+    typer.echo(f"account {account.id} may query at {rate}")
 
 
 @account_app.command("list")
